@@ -1,0 +1,1 @@
+"""Apache Beam pipelines that prepare Mult-VAE datasets (DESIGN.md §3)."""

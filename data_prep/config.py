@@ -1,0 +1,208 @@
+"""Raw layouts and the paper's preprocessing presets (DESIGN.md §2).
+
+A :class:`Layout` says how to read a dataset's raw files; a
+:class:`PrepConfig` says how to turn them into clicks and splits. Presets are
+named instances; the CLI overrides them with ``dataclasses.replace``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+USER = "user"
+ITEM = "item"
+RATING = "rating"
+ROLES = (USER, ITEM, RATING)
+ON_BAD_LINES = ("error", "skip")
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How one dataset's raw files are laid out.
+
+    Attributes:
+        kind: "delimited" (one rating per line) or "netflix" (``MovieID:``
+            header lines followed by ``CustomerID,Rating,Date`` lines).
+        sep: field separator; may be several characters (ML-1M's ``::``).
+        header: whether each file starts with a header line to skip.
+        columns: a name per field; ``user``, ``item`` and ``rating`` are the
+            roles the pipeline reads, other names are ignored.
+        id_type: "int" (ids sorted numerically, as pandas sorts an integer
+            column) or "str" (lexicographic; all-digit ids sort numerically).
+        file_patterns: file globs tried in order when ``--raw`` is a directory.
+    """
+
+    kind: str
+    sep: str
+    header: bool
+    columns: tuple[str, ...]
+    id_type: str
+    file_patterns: tuple[str, ...]
+
+    def __post_init__(self):
+        if self.kind not in ("delimited", "netflix"):
+            raise ValueError(f"unknown layout kind {self.kind!r}")
+        if not self.sep:
+            raise ValueError("the field separator must not be empty")
+        if self.id_type not in ("int", "str"):
+            raise ValueError(f"id_type must be int or str, not {self.id_type}")
+        for role in (USER, ITEM):
+            if self.kind == "delimited" and self.columns.count(role) != 1:
+                raise ValueError(
+                    f"--columns needs exactly one {role!r} column, "
+                    f"got {','.join(self.columns)}"
+                )
+        if self.columns.count(RATING) > 1:
+            raise ValueError("--columns names 'rating' more than once")
+
+    @property
+    def has_rating(self) -> bool:
+        return RATING in self.columns
+
+
+@dataclass(frozen=True)
+class PrepConfig:
+    """Preprocessing parameters (DESIGN.md §2, "Preprocessing").
+
+    Attributes:
+        dataset: preset name, recorded in metadata.json.
+        layout: how the raw files are read.
+        threshold: a rating is a click iff rating > threshold; None: every
+            row is a click (MSD play counts, csv without a rating column).
+        min_item_users: keep items with at least this many clicks; applied
+            first (MSD: 200); 0 disables.
+        min_user_clicks: then keep users with at least this many clicks.
+        heldout_users: users in each of validation and test; None: 10% of the
+            users that pass the filters, each.
+        seed: numpy seed for the user permutation and the held-out draws
+            (the authors used 98765).
+        heldout_fraction: share of a held-out user's clicks drawn as targets,
+            int(fraction * n) of them (0.2 in the paper).
+        min_clicks_to_score: held-out users with fewer remaining clicks get no
+            targets and are not scored (5 in the authors' notebook).
+        on_bad_lines: "error" stops at the first malformed line; "skip"
+            counts and drops malformed lines.
+    """
+
+    dataset: str
+    layout: Layout
+    threshold: float | None
+    min_item_users: int
+    min_user_clicks: int
+    heldout_users: int | None
+    seed: int = 98765
+    heldout_fraction: float = 0.2
+    min_clicks_to_score: int = 5
+    on_bad_lines: str = "error"
+
+    def __post_init__(self):
+        for name in ("min_item_users", "min_user_clicks"):
+            if getattr(self, name) < 0:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{flag} must be >= 0, got {getattr(self, name)}")
+        if self.heldout_users is not None and self.heldout_users < 1:
+            raise ValueError(
+                f"--heldout-users must be >= 1, got {self.heldout_users}"
+            )
+        if self.seed < 0 or self.seed >= 2**32:
+            raise ValueError(f"--seed must be in [0, 2**32), got {self.seed}")
+        if not 0.0 < self.heldout_fraction < 1.0:
+            raise ValueError("heldout_fraction must be in (0, 1)")
+        if self.on_bad_lines not in ON_BAD_LINES:
+            raise ValueError(
+                f"--on-bad-lines must be one of {ON_BAD_LINES}, "
+                f"got {self.on_bad_lines!r}"
+            )
+        if self.threshold is not None and not self.layout.has_rating:
+            raise ValueError(
+                f"--threshold {self.threshold} needs a rating column, but the "
+                f"columns are {','.join(self.layout.columns)}"
+            )
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+MOVIELENS_CSV = Layout(
+    kind="delimited",
+    sep=",",
+    header=True,
+    columns=(USER, ITEM, RATING, "timestamp"),
+    id_type="int",
+    file_patterns=("ratings.csv",),
+)
+MOVIELENS_DAT = Layout(
+    kind="delimited",
+    sep="::",
+    header=False,
+    columns=(USER, ITEM, RATING, "timestamp"),
+    id_type="int",
+    file_patterns=("ratings.dat",),
+)
+MOVIELENS_100K = Layout(
+    kind="delimited",
+    sep="\t",
+    header=False,
+    columns=(USER, ITEM, RATING, "timestamp"),
+    id_type="int",
+    file_patterns=("u.data",),
+)
+NETFLIX = Layout(
+    kind="netflix",
+    sep=",",
+    header=False,
+    columns=(USER, RATING, "date"),
+    id_type="int",
+    file_patterns=(
+        "combined_data_*.txt",
+        "training_set/mv_*.txt",
+        "mv_*.txt",
+    ),
+)
+MSD_TRIPLETS = Layout(
+    kind="delimited",
+    sep="\t",
+    header=False,
+    columns=(USER, ITEM, "play_count"),
+    id_type="str",
+    file_patterns=("train_triplets.txt",),
+)
+CSV = Layout(
+    kind="delimited",
+    sep=",",
+    header=False,
+    columns=(USER, ITEM, RATING),
+    id_type="str",
+    file_patterns=("*",),
+)
+
+_MOVIELENS = dict(threshold=3.5, min_item_users=0, min_user_clicks=5)
+
+PRESETS = {
+    "ml-20m": PrepConfig(
+        "ml-20m", MOVIELENS_CSV, heldout_users=10_000, **_MOVIELENS
+    ),
+    "ml-25m": PrepConfig(
+        "ml-25m", MOVIELENS_CSV, heldout_users=10_000, **_MOVIELENS
+    ),
+    "ml-1m": PrepConfig("ml-1m", MOVIELENS_DAT, heldout_users=600, **_MOVIELENS),
+    "ml-100k": PrepConfig(
+        "ml-100k", MOVIELENS_100K, heldout_users=100, **_MOVIELENS
+    ),
+    "netflix": PrepConfig(
+        "netflix", NETFLIX, heldout_users=40_000, **_MOVIELENS
+    ),
+    "msd": PrepConfig(
+        "msd",
+        MSD_TRIPLETS,
+        threshold=None,
+        min_item_users=200,
+        min_user_clicks=20,
+        heldout_users=50_000,
+    ),
+    "csv": PrepConfig("csv", CSV, heldout_users=None, **_MOVIELENS),
+    "synthetic": PrepConfig(
+        "synthetic", MOVIELENS_CSV, heldout_users=None, **_MOVIELENS
+    ),
+}

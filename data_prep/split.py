@@ -1,0 +1,170 @@
+"""The authors' user split and held-out draws, as pure numpy functions.
+
+DESIGN.md §2: users that pass the filters are sorted the way pandas sorts the
+id column, permuted with ``RandomState(seed)``, and the last 2×N are held out
+(validation, then test). Each held-out user with at least five clicks left
+has int(0.2·n) of them drawn as targets with ``choice(n, size, replace=False)``
+from a generator reseeded at the start of each held-out split, users visited
+in sorted id order, clicks in raw-file order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from dataclasses import field
+from typing import Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from data_prep.readers import DataPrepError
+
+TRAIN_CODE, VALIDATION_CODE, TEST_CODE = 0, 1, 2
+
+
+def sort_order(ids: pa.Array) -> np.ndarray:
+    """Indices that sort ``ids`` the way pandas sorts the id column.
+
+    Integer ids sort numerically. String ids sort lexicographically, unless
+    every one of them is a decimal integer: pandas would have read such a
+    column as integers, so they sort numerically too.
+    """
+    if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
+        if len(ids) and pc.all(
+            pc.match_substring_regex(ids, r"^-?[0-9]{1,18}$")
+        ).as_py():
+            ids = pc.cast(ids, pa.int64())
+    return pc.sort_indices(ids).to_numpy()
+
+
+def sorted_ids(ids: pa.Array) -> pa.Array:
+    return ids.take(pa.array(sort_order(ids)))
+
+
+@dataclass
+class SplitPlan:
+    """Which split each kept user belongs to.
+
+    Attributes:
+        users: Arrow array of the kept users' raw ids, in sorted id order;
+            a user's position in it is its ``pos``.
+        split: int8 ``[n_users]``, TRAIN_CODE / VALIDATION_CODE / TEST_CODE.
+        stats: counts for metadata.json.
+    """
+
+    users: pa.Array
+    split: np.ndarray
+    stats: dict = field(default_factory=dict)
+
+    def positions(self, ids: pa.Array) -> pa.Array:
+        """pos of each id in ``users``; null for users that were dropped."""
+        return pc.index_in(ids, value_set=self.users)
+
+
+def make_split_plan(
+    users: pa.Array,
+    counts: np.ndarray,
+    min_user_clicks: int,
+    heldout_users: int | None,
+    seed: int,
+) -> SplitPlan:
+    """Applies the user filter and draws the held-out users.
+
+    Args:
+        users: every user id with at least one click after the item filter.
+        counts: int64 ``[n]``, clicks per user.
+        min_user_clicks: users with fewer clicks are dropped.
+        heldout_users: N, users per held-out split; None means 10% of users.
+        seed: seed of the permutation (98765 in the paper).
+
+    Raises:
+        DataPrepError: the filter leaves no users, or too few for 2×N
+            held-out users plus at least one training user.
+    """
+    keep = np.asarray(counts) >= min_user_clicks
+    kept = users.filter(pa.array(keep))
+    n = len(kept)
+    if n == 0:
+        raise DataPrepError(
+            f"--min-user-clicks {min_user_clicks} left no users "
+            f"(of {len(users)} with a click)"
+        )
+    n_heldout = heldout_users if heldout_users is not None else n // 10
+    if n_heldout < 1 or 2 * n_heldout >= n:
+        raise DataPrepError(
+            f"--heldout-users {n_heldout} needs more than {2 * n_heldout} "
+            f"users, but {n} are left after --min-user-clicks "
+            f"{min_user_clicks}"
+        )
+    kept = sorted_ids(kept)
+    perm = np.random.RandomState(seed).permutation(n)
+    split = np.full(n, TRAIN_CODE, np.int8)
+    split[perm[n - 2 * n_heldout : n - n_heldout]] = VALIDATION_CODE
+    split[perm[n - n_heldout :]] = TEST_CODE
+    dropped = ~keep
+    stats = {
+        "users_with_clicks": int(len(users)),
+        "users_dropped_by_min_user_clicks": int(dropped.sum()),
+        "rows_dropped_by_min_user_clicks": int(np.asarray(counts)[dropped].sum()),
+        "heldout_users_per_split": int(n_heldout),
+    }
+    return SplitPlan(kept, split, stats)
+
+
+def group_train_items(
+    pos: np.ndarray, item: np.ndarray, n_items: int
+) -> Iterator[tuple[int, np.ndarray]]:
+    """Yields (pos, sorted unique item indices) per user, pos ascending."""
+    keys = np.unique(pos.astype(np.int64) * n_items + item)
+    if not keys.size:
+        return
+    users, items = np.divmod(keys, n_items)
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    for chunk in np.split(np.arange(keys.size), bounds):
+        yield int(users[chunk[0]]), items[chunk]
+
+
+def draw_heldout(
+    pos: np.ndarray,
+    item: np.ndarray,
+    order: np.ndarray,
+    n_items: int,
+    seed: int,
+    fraction: float = 0.2,
+    min_clicks: int = 5,
+) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """The notebook's per-user held-out draw over one held-out split.
+
+    Args:
+        pos: int64 ``[n]``, each click's user position (sorted id order).
+        item: int64 ``[n]``, each click's item index.
+        order: int64 ``[n]``, each click's place in the raw files.
+        n_items: vocabulary size (for de-duplication keys).
+        seed: the generator is reseeded with it once, here.
+        fraction: int(fraction * n) targets per user.
+        min_clicks: users with fewer clicks get no targets.
+
+    Yields:
+        (pos, fold_in, heldout) per user in ascending pos, item index arrays
+        sorted; ``heldout`` is empty for users with fewer than min_clicks.
+    """
+    rank = np.lexsort((order, pos))  # by user, then raw-file order
+    pos, item = pos[rank], item[rank]
+    # A repeated (user, item) keeps its first click (a no-op on the paper's
+    # datasets, which have no repeats).
+    _, first = np.unique(pos.astype(np.int64) * n_items + item, return_index=True)
+    first.sort()
+    pos, item = pos[first], item[first]
+    rng = np.random.RandomState(seed)
+    if not pos.size:
+        return
+    bounds = np.flatnonzero(np.diff(pos)) + 1
+    starts = np.concatenate([[0], bounds])
+    for start, clicks in zip(starts, np.split(item, bounds)):
+        user = int(pos[start])
+        n = clicks.size
+        targets = np.zeros(n, dtype=bool)
+        if n >= min_clicks:
+            targets[rng.choice(n, size=int(fraction * n), replace=False)] = True
+        yield user, np.sort(clicks[~targets]), np.sort(clicks[targets])
