@@ -111,7 +111,10 @@ def config_from_args(args: argparse.Namespace) -> PrepConfig:
         if layout.kind != "delimited" or args.dataset != "csv":
             names = ", ".join("--" + k for k in layout_changes)
             raise DataPrepError(f"{names} apply to --dataset csv only")
-        layout = dataclasses.replace(CSV, **layout_changes)
+        try:
+            layout = dataclasses.replace(CSV, **layout_changes)
+        except ValueError as err:
+            raise DataPrepError(str(err)) from None
     changes = {"layout": layout}
     if args.threshold is not None:
         changes["threshold"] = _threshold(args.threshold)

@@ -65,9 +65,8 @@ def resolve_raw_files(raw: str, layout: Layout) -> list[str]:
     """
     if not raw:
         raise DataPrepError("--raw is required for this dataset")
-    if any(ch in raw for ch in "*?["):
-        patterns = [raw]
-    elif FileSystems.exists(raw) and _is_dir(raw):
+    directory = not any(ch in raw for ch in "*?[") and _is_dir(raw)
+    if directory:
         patterns = [FileSystems.join(raw, p) for p in layout.file_patterns]
     else:
         patterns = [raw]
@@ -81,7 +80,7 @@ def resolve_raw_files(raw: str, layout: Layout) -> list[str]:
         if files:
             break
     else:
-        if len(patterns) > 1:
+        if directory:
             raise DataPrepError(
                 f"--raw {raw}: no file matching any of "
                 f"{', '.join(layout.file_patterns)} in that directory"

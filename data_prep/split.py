@@ -90,7 +90,7 @@ def make_split_plan(
             f"--min-user-clicks {min_user_clicks} left no users "
             f"(of {len(users)} with a click)"
         )
-    n_heldout = heldout_users if heldout_users is not None else n // 10
+    n_heldout = heldout_users if heldout_users is not None else max(1, n // 10)
     if n_heldout < 1 or 2 * n_heldout >= n:
         raise DataPrepError(
             f"--heldout-users {n_heldout} needs more than {2 * n_heldout} "

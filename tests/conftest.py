@@ -1,0 +1,44 @@
+"""Shared fixtures: seeding, the real datasets in ../shared/data, Beam args."""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import random
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+# The real datasets may not be redistributed, so they are never committed:
+# tests read them from ../shared/data or from $TF_MULTVAE_SHARED_DATA.
+SHARED_DATA = pathlib.Path(
+    os.environ.get("TF_MULTVAE_SHARED_DATA", REPO.parent / "shared" / "data")
+)
+
+# In-process runner: the multi-process default costs seconds per pipeline.
+IN_PROCESS = ["--direct_running_mode=in_memory", "--direct_num_workers=1"]
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    random.seed(0)
+    np.random.seed(0)
+
+
+def shared_file(relative: str) -> pathlib.Path:
+    """A file of ../shared/data; skips the test when it is absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(
+            f"{path} is not here (real data is not committed; set "
+            "TF_MULTVAE_SHARED_DATA to the folder holding it)"
+        )
+    return path
+
+
+@pytest.fixture
+def in_process() -> list[str]:
+    return list(IN_PROCESS)

@@ -1,0 +1,226 @@
+"""Each composite PTransform on TestPipeline, checked with assert_that."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+import apache_beam as beam
+import numpy as np
+import pyarrow as pa
+import pytest
+import tensorflow as tf
+from apache_beam.testing import test_pipeline
+from apache_beam.testing.util import assert_that
+from apache_beam.testing.util import equal_to
+from conftest import IN_PROCESS
+
+from data_prep import config as cfg
+from data_prep import split as splitlib
+from data_prep import transforms as tr
+from data_prep.readers import ByteRange
+from tf_multvae import features
+
+INT = pa.int64()
+
+
+def pipeline():
+    return test_pipeline.TestPipeline(argv=IN_PROCESS)
+
+
+def table(users, items, ratings=None, order=None):
+    n = len(users)
+    columns = {"user": pa.array(users, INT), "item": pa.array(items, INT)}
+    if ratings is not None:
+        columns["rating"] = pa.array(ratings, pa.float64())
+    columns["order"] = pa.array(order if order is not None else range(n), INT)
+    return pa.table(columns)
+
+
+def rows(tables):
+    """(user, item) pairs of a PCollection of tables, for equal_to."""
+    return [
+        (u, i)
+        for t in tables
+        for u, i in zip(t["user"].to_pylist(), t["item"].to_pylist())
+    ]
+
+
+def as_rows(pcoll):
+    return pcoll | beam.combiners.ToList() | beam.Map(rows) | beam.FlatMap(
+        lambda r: r
+    )
+
+
+def test_read_ratings(tmp_path):
+    path = tmp_path / "u.data"
+    path.write_text("1\t5\t4\t0\n2\t6\t3\t0\n3\t7\t5\t0\n")
+    ranges = [ByteRange(0, str(path), 0, 9), ByteRange(0, str(path), 9, 27)]
+    with pipeline() as p:
+        out = p | beam.Create(ranges) | tr.ReadRatings(cfg.MOVIELENS_100K)
+        assert_that(as_rows(out), equal_to([(1, 5), (2, 6), (3, 7)]))
+
+
+def test_binarize_keeps_ratings_above_threshold():
+    with pipeline() as p:
+        out = (
+            p
+            | beam.Create([table([1, 1, 2], [1, 2, 3], [3.5, 4.0, 5.0])])
+            | tr.Binarize(3.5)
+        )
+        assert_that(as_rows(out), equal_to([(1, 2), (2, 3)]))
+        assert_that(
+            out | beam.Map(lambda t: t.column_names),
+            equal_to([["user", "item", "order"]]),
+            label="no rating column",
+        )
+
+
+def test_filter_items_counts_clicks_over_all_batches():
+    batches = [table([1, 2, 3], [10, 10, 11]), table([4, 5], [10, 12])]
+    with pipeline() as p:
+        out = p | beam.Create(batches) | tr.FilterItems(3, INT)
+        assert_that(as_rows(out), equal_to([(1, 10), (2, 10), (4, 10)]))
+
+
+def test_plan_split_is_a_singleton_plan():
+    batches = [
+        table([1, 2, 2, 3, 6], [1, 1, 2, 1, 1]),
+        table([3, 3, 5, 5, 6], [2, 3, 1, 2, 2]),
+    ]
+    with pipeline() as p:
+        plan = (
+            p
+            | beam.Create(batches)
+            | tr.PlanSplit(min_user_clicks=2, heldout_users=None, seed=0,
+                           id_type=INT)
+        )
+        assert_that(
+            plan | beam.Map(lambda s: (s.users.to_pylist(), sorted(s.split))),
+            equal_to([([2, 3, 5, 6], [0, 0, 1, 2])]),
+        )
+
+
+def _fixed_plan(users, codes):
+    return splitlib.SplitPlan(pa.array(users, INT), np.array(codes, np.int8))
+
+
+def test_build_vocabulary_uses_training_users_only():
+    batches = [table([1, 2, 3, 9], [30, 10, 20, 50])]
+    plan = _fixed_plan([1, 2, 3], [0, 0, 1])  # user 9 was filtered out
+    with pipeline() as p:
+        plan_pc = p | "Plan" >> beam.Create([plan])
+        vocab = p | beam.Create(batches) | tr.BuildVocabulary(plan_pc, INT)
+        assert_that(vocab | beam.Map(lambda v: v.to_pylist()), equal_to([[10, 30]]))
+
+
+def test_to_user_records_writes_one_example_per_user():
+    # Users 1, 2 train; user 3 validation with 6 clicks (one outside the
+    # vocabulary); user 4 test with 2 clicks (too few to be scored).
+    clicks = table(
+        [1, 1, 2, 3, 3, 3, 3, 3, 3, 4, 4],
+        [10, 20, 20, 10, 20, 30, 10, 40, 99, 20, 10],
+        order=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    )
+    plan = _fixed_plan([1, 2, 3, 4], [0, 0, 1, 2])
+    vocab = pa.array([10, 20, 30, 40], INT)
+
+    def decode(kv):
+        split, data = kv
+        ex = tf.io.parse_single_example(data, features.PARSE_SPEC)
+        return (
+            split,
+            ex["user_id"].numpy().decode(),
+            tuple(tuple(ex[k].values.numpy().tolist()) for k in features.ITEM_KEYS),
+        )
+
+    with pipeline() as p:
+        plan_pc = p | "Plan" >> beam.Create([plan])
+        vocab_pc = p | "Vocab" >> beam.Create([vocab])
+        out = (
+            p
+            | beam.Create([clicks])
+            | tr.ToUserRecords(plan_pc, vocab_pc, n_groups=2, seed=98765)
+            | beam.Map(decode)
+        )
+        # User 3 keeps 4 known distinct items (10 repeats), so int(0.8)=0
+        # targets would... 4 < 5: no targets; all are fold-in.
+        expected = [
+            ("train", "1", ((0, 1), (), ())),
+            ("train", "2", ((1,), (), ())),
+            ("validation", "3", ((), (0, 1, 2, 3), ())),
+            ("test", "4", ((), (0, 1), ())),
+        ]
+        assert_that(out, equal_to(expected))
+
+
+def test_heldout_draw_in_the_pipeline_matches_numpy():
+    users = [5] * 10
+    items = list(range(10))
+    order = list(range(10))[::-1]  # raw-file order is reversed
+    plan = _fixed_plan([5, 6, 7], [1, 0, 2])
+    train = table([6], [0])
+    vocab = pa.array(range(10), INT)
+    chosen = np.random.RandomState(7).choice(10, size=2, replace=False)
+    clicks_in_file_order = np.array(items)[np.argsort(order)]
+    heldout = tuple(sorted(clicks_in_file_order[chosen].tolist()))
+
+    with pipeline() as p:
+        plan_pc = p | "Plan" >> beam.Create([plan])
+        vocab_pc = p | "Vocab" >> beam.Create([vocab])
+        out = (
+            p
+            | beam.Create([table(users, items, order=order), train])
+            | tr.ToUserRecords(plan_pc, vocab_pc, n_groups=1, seed=7)
+            | beam.Filter(lambda kv: kv[0] == "validation")
+            | beam.Map(
+                lambda kv: tuple(
+                    tf.io.parse_single_example(kv[1], features.PARSE_SPEC)[
+                        "heldout"
+                    ].values.numpy().tolist()
+                )
+            )
+        )
+        assert_that(out, equal_to([heldout]))
+
+
+def test_write_splits_and_vocabulary(tmp_path):
+    records = [
+        ("train", features.make_example("1", items=[0])),
+        ("train", features.make_example("2", items=[1])),
+        ("validation", features.make_example("3", fold_in=[0], heldout=[1])),
+        ("test", features.make_example("4", fold_in=[1], heldout=[0])),
+    ]
+    with pipeline() as p:
+        _ = p | "Records" >> beam.Create(records) | tr.WriteSplits(str(tmp_path), 2)
+        _ = (
+            p
+            | "Vocab" >> beam.Create([pa.array(["a", "b"])])
+            | tr.WriteVocabulary(str(tmp_path))
+        )
+    names = sorted(os.path.basename(f) for f in glob.glob(f"{tmp_path}/multvae-*"))
+    assert names == [
+        "multvae-test.tfrecord-00000-of-00001",
+        "multvae-train.tfrecord-00000-of-00002",
+        "multvae-train.tfrecord-00001-of-00002",
+        "multvae-validation.tfrecord-00000-of-00001",
+    ]
+    n_train = sum(
+        1
+        for f in glob.glob(f"{tmp_path}/{features.shard_pattern('train')}")
+        for _ in tf.data.TFRecordDataset(f)
+    )
+    assert n_train == 2
+    assert (tmp_path / "items.txt").read_text() == "a\nb\n"
+
+
+@pytest.mark.parametrize("threshold,kept", [(None, 3), (4.0, 1)])
+def test_binarize_none_keeps_every_row(threshold, kept):
+    with pipeline() as p:
+        out = (
+            p
+            | beam.Create([table([1, 2, 3], [1, 2, 3], [1.0, 4.0, 5.0])])
+            | tr.Binarize(threshold)
+            | beam.Map(lambda t: t.num_rows)
+        )
+        assert_that(out, equal_to([kept]))
