@@ -51,6 +51,21 @@ def swap_into_place(staging: str, out: str) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
+def add_empty_shards(directory: str, train_shards: int) -> None:
+    """Writes the shards that got no user as empty files.
+
+    TFDS expects every shard its names promise (a group of training users
+    or a held-out split can be empty on a small dataset).
+    """
+    counts = {features.TRAIN: train_shards}
+    for split in features.SPLITS:
+        total = counts.get(split, 1)
+        for index in range(total):
+            path = os.path.join(directory, features.shard_name(split, index, total))
+            if not os.path.exists(path):
+                open(path, "wb").close()
+
+
 def _count_records(path: str) -> int:
     import tensorflow as tf
 

@@ -24,6 +24,7 @@ import time
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
+from apache_beam.options.pipeline_options import StandardOptions
 
 from data_prep import output
 from data_prep import transforms
@@ -134,20 +135,29 @@ def pipeline_options(beam_args: list[str]) -> PipelineOptions:
     """Beam options: the user's, plus multi-process DirectRunner defaults."""
     args = list(beam_args)
     given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
-    runner = None
-    for i, a in enumerate(args):
-        if a == "--runner" and i + 1 < len(args):
-            runner = args[i + 1]
-        elif a.startswith("--runner="):
-            runner = a.split("=", 1)[1]
+    runner = PipelineOptions(args).view_as(StandardOptions).runner
     if runner in (None, "DirectRunner", "direct"):
-        if "--runner" not in given:
-            args.append("--runner=DirectRunner")
         if "--direct_running_mode" not in given:
             args.append("--direct_running_mode=multi_processing")
         if "--direct_num_workers" not in given:
             args.append("--direct_num_workers=0")  # one per core
     return PipelineOptions(args)
+
+
+def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
+    """A Pipeline on the runner the options name.
+
+    Without ``--runner`` this is the DirectRunner's portable engine (the
+    FnApiRunner, multi-process per the options). Plain ``DirectRunner``
+    would first try to download the Prism runner from GitHub, which an
+    offline machine cannot do; naming ``--runner DirectRunner`` still
+    gets exactly that behaviour.
+    """
+    if options.view_as(StandardOptions).runner is None:
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return beam.Pipeline(runner=FnApiRunner(), options=options)
+    return beam.Pipeline(options=options)
 
 
 def build(pipeline, config: PrepConfig, ranges, directory: str, shards: int):
@@ -169,12 +179,16 @@ def build(pipeline, config: PrepConfig, ranges, directory: str, shards: int):
         config.min_user_clicks, config.heldout_users, config.seed, id_type,
         why_empty,
     )
-    vocab = clicks | "Vocabulary" >> transforms.BuildVocabulary(plan, id_type)
-    records = clicks | "UserRecords" >> transforms.ToUserRecords(
-        plan, vocab, shards, config.seed, config.heldout_fraction,
+    grouped = clicks | "GroupByUser" >> transforms.GroupClicksByUser(
+        plan, shards
+    )
+    vocab = grouped[transforms.TRAIN_ITEMS] | "Vocabulary" >> (
+        transforms.BuildVocabulary(id_type)
+    )
+    grouped[transforms.GROUPS] | "WriteShards" >> transforms.WriteUserShards(
+        plan, vocab, directory, shards, config.seed, config.heldout_fraction,
         config.min_clicks_to_score,
     )
-    records | "WriteSplits" >> transforms.WriteSplits(directory, shards)
     vocab | "WriteVocabulary" >> transforms.WriteVocabulary(directory)
 
 
@@ -225,11 +239,12 @@ def run(
         staging = output.staging_dir(out)
         try:
             started = time.time()
-            pipeline = beam.Pipeline(options=options)
+            pipeline = make_pipeline(options)
             build(pipeline, config, ranges, staging, shards)
             result = pipeline.run()
             result.wait_until_finish()
             counters = _counters(result)
+            output.add_empty_shards(staging, shards)
             shard_files = output.shard_lengths(staging)
             metadata = output.build_metadata(
                 config.to_json(),

@@ -112,17 +112,33 @@ def make_split_plan(
     return SplitPlan(kept, split, stats)
 
 
-def group_train_items(
+def sorted_unique(values: np.ndarray) -> np.ndarray:
+    """np.unique by sorting (numpy 2's hash-based unique is slower here)."""
+    values = np.sort(values)
+    if values.size:
+        values = values[np.concatenate([[True], values[1:] != values[:-1]])]
+    return values
+
+
+def train_lists(
     pos: np.ndarray, item: np.ndarray, n_items: int
-) -> Iterator[tuple[int, np.ndarray]]:
-    """Yields (pos, sorted unique item indices) per user, pos ascending."""
-    keys = np.unique(pos.astype(np.int64) * n_items + item)
-    if not keys.size:
-        return
-    users, items = np.divmod(keys, n_items)
-    bounds = np.flatnonzero(np.diff(users)) + 1
-    for chunk in np.split(np.arange(keys.size), bounds):
-        yield int(users[chunk[0]]), items[chunk]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each training user's sorted unique item indices.
+
+    Args:
+        pos: int64 ``[n]``, each click's user position.
+        item: int64 ``[n]``, each click's item index (< n_items).
+
+    Returns:
+        (users, values, offsets): users ascending ``[k]``; user ``j``'s
+        items are ``values[offsets[j]:offsets[j + 1]]``.
+    """
+    keys = sorted_unique(pos.astype(np.int64) * n_items + item)
+    users, values = np.divmod(keys, n_items)
+    starts = np.flatnonzero(
+        np.concatenate([[True], users[1:] != users[:-1]])
+    )
+    return users[starts], values, np.append(starts, keys.size)
 
 
 def draw_heldout(
@@ -149,16 +165,19 @@ def draw_heldout(
         (pos, fold_in, heldout) per user in ascending pos, item index arrays
         sorted; ``heldout`` is empty for users with fewer than min_clicks.
     """
+    if not pos.size:
+        return
     rank = np.lexsort((order, pos))  # by user, then raw-file order
     pos, item = pos[rank], item[rank]
     # A repeated (user, item) keeps its first click (a no-op on the paper's
     # datasets, which have no repeats).
-    _, first = np.unique(pos.astype(np.int64) * n_items + item, return_index=True)
-    first.sort()
+    keys = pos.astype(np.int64) * n_items + item
+    by_key = np.argsort(keys, kind="stable")  # ties keep raw-file order
+    sorted_keys = keys[by_key]
+    new = np.concatenate([[True], sorted_keys[1:] != sorted_keys[:-1]])
+    first = np.sort(by_key[new])
     pos, item = pos[first], item[first]
     rng = np.random.RandomState(seed)
-    if not pos.size:
-        return
     bounds = np.flatnonzero(np.diff(pos)) + 1
     starts = np.concatenate([[0], bounds])
     for start, clicks in zip(starts, np.split(item, bounds)):

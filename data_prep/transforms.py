@@ -9,10 +9,14 @@ metadata.json.
 
 from __future__ import annotations
 
+import uuid
+
 import apache_beam as beam
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 from apache_beam.metrics import Metrics
 
 from data_prep import split as splitlib
@@ -25,8 +29,10 @@ from data_prep.readers import DataPrepError
 from data_prep.readers import ByteRange
 from data_prep.readers import read_range
 from tf_multvae import features
+from tf_multvae import records as tf_records
 
 NAMESPACE = "data_prep"
+UNCOMPRESSED = CompressionTypes.UNCOMPRESSED
 _SPLIT_NAMES = {
     splitlib.TRAIN_CODE: features.TRAIN,
     splitlib.VALIDATION_CODE: features.VALIDATION,
@@ -232,12 +238,6 @@ def _route(table: pa.Table, plan: splitlib.SplitPlan):
     return table, pos, plan.split[pos]
 
 
-def _train_items(table: pa.Table, plan: splitlib.SplitPlan) -> pa.Array:
-    table, _, split = _route(table, plan)
-    train = table.filter(pa.array(split == splitlib.TRAIN_CODE))
-    return pc.unique(train[ITEM])
-
-
 def _vocabulary(items: pa.Array) -> pa.Array:
     if not len(items):
         raise DataPrepError("no training user has a click left")
@@ -245,140 +245,172 @@ def _vocabulary(items: pa.Array) -> pa.Array:
 
 
 class BuildVocabulary(beam.PTransform):
-    """The items clicked by training users, sorted: line number = index."""
+    """Training users' clicked items -> the sorted vocabulary (one array).
 
-    def __init__(self, plan, id_type: pa.DataType):
+    Line number in items.txt = position in this array = item index.
+    """
+
+    def __init__(self, id_type: pa.DataType):
         super().__init__()
-        self._plan = plan
         self._id_type = id_type
 
-    def expand(self, clicks):
+    def expand(self, train_items):
         return (
-            clicks
-            | "TrainItems"
-            >> beam.Map(_train_items, beam.pvalue.AsSingleton(self._plan))
+            train_items
             | "Union" >> beam.CombineGlobally(UnionIds(self._id_type))
             | "Sort" >> beam.Map(_vocabulary)
         )
 
 
-class _KeyByUserGroup(beam.DoFn):
-    """Clicks -> ((split, group), columns) with item indices.
+TRAIN_ITEMS = "train_items"
+GROUPS = "groups"
 
-    Training users go to ``n_groups`` groups by position; each held-out split
-    is one group, since its seeded draws visit users in one sequence.
+
+class _KeyByUserGroup(beam.DoFn):
+    """Clicks -> ((split, group), (pos, items, order)), plus train items.
+
+    Training users go to ``n_groups`` groups by position; each held-out
+    split is one group, since its seeded draws visit users in one sequence.
+    The distinct items of training users' clicks go to a second output, so
+    the vocabulary needs no second pass over the clicks.
     """
 
     def __init__(self, n_groups: int):
         self._n_groups = n_groups
 
-    def process(self, table, plan, vocab):
+    def process(self, table, plan):
         table, pos, split = _route(table, plan)
-        item = pc.index_in(table[ITEM], value_set=vocab)
         order = table[ORDER].to_numpy()
+        items = table[ITEM].combine_chunks()
         for code, name in _SPLIT_NAMES.items():
             rows = split == code
             if not rows.any():
                 continue
-            known = rows & item.is_valid().to_numpy(zero_copy_only=False)
+            p, o, i = pos[rows], order[rows], items.filter(pa.array(rows))
             if code != splitlib.TRAIN_CODE:
-                count(f"{name}_clicks_outside_vocabulary", rows.sum() - known.sum())
-            idx = item.filter(pa.array(known)).to_numpy()
-            p, o = pos[known], order[known]
-            if code == splitlib.TRAIN_CODE:
-                group = p % self._n_groups
-                for g in np.unique(group):
-                    sel = group == g
-                    yield (name, int(g)), (p[sel], idx[sel], o[sel])
-            else:
-                yield (name, 0), (p, idx, o)
+                yield (name, 0), (p, i, o)
+                continue
+            yield beam.pvalue.TaggedOutput(TRAIN_ITEMS, pc.unique(i))
+            group = p % self._n_groups
+            for g in np.unique(group):
+                sel = group == g
+                yield (name, int(g)), (p[sel], i.filter(pa.array(sel)), o[sel])
 
 
-class _BuildExamples(beam.DoFn):
-    def __init__(self, seed: int, fraction: float, min_clicks: int):
-        self._seed = seed
-        self._fraction = fraction
-        self._min_clicks = min_clicks
+class GroupClicksByUser(beam.PTransform):
+    """Clicks -> {GROUPS: ((split, group), parts), TRAIN_ITEMS: arrays}.
+
+    Drops the users the plan filtered out. A group's parts hold the columns
+    (pos, raw items, order) of its users' clicks, from every input batch.
+    """
+
+    def __init__(self, plan, n_groups: int):
+        super().__init__()
+        self._plan = plan
+        self._n_groups = n_groups
+
+    def expand(self, clicks):
+        keyed = clicks | "Key" >> beam.ParDo(
+            _KeyByUserGroup(self._n_groups),
+            beam.pvalue.AsSingleton(self._plan),
+        ).with_outputs(TRAIN_ITEMS, main=GROUPS)
+        return {
+            GROUPS: keyed[GROUPS] | "Group" >> beam.GroupByKey(),
+            TRAIN_ITEMS: keyed[TRAIN_ITEMS],
+        }
+
+
+def _write_shard(path: str, records) -> int:
+    """Writes a shard under a temporary name, then renames it into place.
+
+    A retried bundle rewrites the same bytes (users are sorted), so the
+    write is idempotent. Paths may be on any Beam filesystem.
+    """
+    tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+    with FileSystems.create(tmp, compression_type=UNCOMPRESSED) as f:
+        n = tf_records.write_tfrecord(f, records)
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+    return n
+
+
+class _WriteShard(beam.DoFn):
+    """One user group -> one TFRecord shard of tf.train.Example records."""
+
+    def __init__(self, directory, n_groups, seed, fraction, min_clicks):
+        self._directory = directory
+        self._n_groups = n_groups
+        self._draw = (seed, fraction, min_clicks)
 
     def process(self, keyed, plan, vocab):
-        (name, _), parts = keyed
-        pos, item, order = (np.concatenate(c) for c in zip(*parts))
-        present = np.unique(pos)
-        names = dict(zip(present, map(str, plan.users.take(present).to_pylist())))
-        n_items = len(vocab)
+        (name, group), parts = keyed
+        pos, items, order = zip(*parts)
+        pos, order = np.concatenate(pos), np.concatenate(order)
+        index = pc.index_in(pa.chunked_array(items, vocab.type), value_set=vocab)
+        known = index.is_valid().to_numpy(zero_copy_only=False)
+        if name != features.TRAIN:
+            count(f"{name}_clicks_outside_vocabulary", (~known).sum())
+        pos, order = pos[known], order[known]
+        item = index.filter(pa.array(known)).to_numpy().astype(np.int64)
         if name == features.TRAIN:
-            for p, items in splitlib.group_train_items(pos, item, n_items):
-                count("train_users")
-                count("train_interactions", items.size)
-                yield name, features.make_example(names[p], items=items)
-            return
-        draws = splitlib.draw_heldout(
-            pos, item, order, n_items, self._seed, self._fraction,
-            self._min_clicks,
+            users, lists = self._train(pos, item, len(vocab))
+            shards = self._n_groups
+        else:
+            users, lists = self._heldout(name, pos, item, order, len(vocab))
+            shards = 1
+        user_ids = list(map(str, plan.users.take(pa.array(users)).to_pylist()))
+        records = tf_records.encode_examples(user_ids, lists)
+        path = f"{self._directory}/{features.shard_name(name, group, shards)}"
+        yield name, group, _write_shard(path, records)
+
+    @staticmethod
+    def _train(pos, item, n_items):
+        users, values, offsets = splitlib.train_lists(pos, item, n_items)
+        count("train_users", users.size)
+        count("train_interactions", values.size)
+        return users, {features.ITEMS: (values, offsets)}
+
+    def _heldout(self, name, pos, item, order, n_items):
+        draws = list(
+            splitlib.draw_heldout(pos, item, order, n_items, *self._draw)
         )
-        for p, fold_in, heldout in draws:
-            count(f"{name}_users")
-            count(f"{name}_fold_in_interactions", fold_in.size)
-            count(f"{name}_heldout_interactions", heldout.size)
-            if heldout.size:
-                count(f"{name}_users_scored")
-            yield name, features.make_example(
-                names[p], fold_in=fold_in, heldout=heldout
-            )
+        users = np.array([p for p, _, _ in draws], np.int64)
+        lists = {}
+        for key, column in ((features.FOLD_IN, 1), (features.HELDOUT, 2)):
+            arrays = [d[column] for d in draws]
+            lengths = np.array([a.size for a in arrays], np.int64)
+            values = np.concatenate(arrays) if arrays else np.zeros(0, np.int64)
+            lists[key] = (values, np.concatenate([[0], np.cumsum(lengths)]))
+            count(f"{name}_{key}_interactions", values.size)
+        count(f"{name}_users", users.size)
+        scored = np.diff(lists[features.HELDOUT][1]) > 0
+        count(f"{name}_users_scored", scored.sum())
+        return users, lists
 
 
-class ToUserRecords(beam.PTransform):
-    """Clicks -> (split name, serialized tf.train.Example), one per user."""
+class WriteUserShards(beam.PTransform):
+    """Grouped clicks -> TFRecord shards, one tf.train.Example per user.
 
-    def __init__(self, plan, vocab, n_groups: int, seed: int,
+    Training users get their sorted unique item indices; held-out users
+    lose clicks outside the vocabulary, then get the notebook's draw. Each
+    training group becomes shard ``group`` of ``n_groups``; each held-out
+    split one shard. Outputs (split, shard, records) per shard written.
+    """
+
+    def __init__(self, plan, vocab, directory: str, n_groups: int, seed: int,
                  fraction: float = 0.2, min_clicks: int = 5):
         super().__init__()
         self._plan = plan
         self._vocab = vocab
-        self._n_groups = n_groups
-        self._draw = (seed, fraction, min_clicks)
+        self._args = (directory, n_groups, seed, fraction, min_clicks)
 
-    def expand(self, clicks):
-        plan = beam.pvalue.AsSingleton(self._plan)
-        vocab = beam.pvalue.AsSingleton(self._vocab)
-        return (
-            clicks
-            | "KeyByUserGroup"
-            >> beam.ParDo(_KeyByUserGroup(self._n_groups), plan, vocab)
-            | "Group" >> beam.GroupByKey()
-            | "Examples" >> beam.ParDo(_BuildExamples(*self._draw), plan, vocab)
+    def expand(self, groups):
+        return groups | "Write" >> beam.ParDo(
+            _WriteShard(*self._args),
+            beam.pvalue.AsSingleton(self._plan),
+            beam.pvalue.AsSingleton(self._vocab),
         )
-
-
-class WriteSplits(beam.PTransform):
-    """(split, example) -> TFDS-named TFRecord shards in ``directory``."""
-
-    def __init__(self, directory: str, train_shards: int):
-        super().__init__()
-        self._directory = directory
-        self._shards = {
-            features.TRAIN: train_shards,
-            features.VALIDATION: 1,
-            features.TEST: 1,
-        }
-
-    def expand(self, records):
-        parts = records | "BySplit" >> beam.Partition(
-            lambda kv, n: features.SPLITS.index(kv[0]), len(features.SPLITS)
-        )
-        for name, part in zip(features.SPLITS, parts):
-            prefix = f"{self._directory}/{features.shard_prefix(name)}"
-            _ = (
-                part
-                | f"Values[{name}]" >> beam.Values()
-                | f"Write[{name}]"
-                >> beam.io.WriteToTFRecord(
-                    prefix,
-                    num_shards=self._shards[name],
-                    shard_name_template=features.SHARD_TEMPLATE,
-                )
-            )
-        return records.pipeline
 
 
 class WriteVocabulary(beam.PTransform):

@@ -35,7 +35,7 @@ def load(directory):
         users = out.setdefault(split, {})
         for path in sorted(glob.glob(str(directory / features.shard_pattern(split)))):
             for record in tf.data.TFRecordDataset(path):
-                ex = tf.io.parse_single_example(record, features.PARSE_SPEC)
+                ex = tf.io.parse_single_example(record, features.parse_spec())
                 user = ex[features.USER_ID].numpy().decode()
                 assert user not in users
                 users[user] = {
@@ -286,6 +286,9 @@ def test_beam_options_pass_through_unchanged():
     gcp = options.view_as(GoogleCloudOptions)
     assert (gcp.project, gcp.temp_location) == ("my-project", "gs://b/tmp")
     assert "--direct_running_mode=multi_processing" not in options.get_all_options()
-    default = pipeline.pipeline_options([]).view_as(DirectOptions)
-    assert default.direct_running_mode == "multi_processing"
-    assert default.direct_num_workers == 0
+    default = pipeline.pipeline_options([])
+    direct = default.view_as(DirectOptions)
+    assert direct.direct_running_mode == "multi_processing"
+    assert direct.direct_num_workers == 0
+    runner = pipeline.make_pipeline(default).runner
+    assert type(runner).__name__ == "FnApiRunner"

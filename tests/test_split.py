@@ -97,8 +97,12 @@ def test_draw_heldout_matches_notebook():
     assert small == sorted(u for u, n in frame.groupby("user").size().items() if n < 5)
 
 
-def test_group_train_items_dedupes_and_sorts():
+def test_train_lists_dedupe_and_sort():
     pos = np.array([3, 1, 3, 1, 3, 0])
     item = np.array([5, 2, 1, 2, 5, 9])
-    got = [(p, i.tolist()) for p, i in splitlib.group_train_items(pos, item, 10)]
+    users, values, offsets = splitlib.train_lists(pos, item, 10)
+    got = [
+        (int(u), values[offsets[j] : offsets[j + 1]].tolist())
+        for j, u in enumerate(users)
+    ]
     assert got == [(0, [9]), (1, [2]), (3, [1, 5])]

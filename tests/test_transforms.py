@@ -105,112 +105,118 @@ def _fixed_plan(users, codes):
     return splitlib.SplitPlan(pa.array(users, INT), np.array(codes, np.int8))
 
 
-def test_build_vocabulary_uses_training_users_only():
-    batches = [table([1, 2, 3, 9], [30, 10, 20, 50])]
-    plan = _fixed_plan([1, 2, 3], [0, 0, 1])  # user 9 was filtered out
+def test_group_clicks_by_user_and_vocabulary_of_training_users():
+    # Users 1, 2 train (two groups), 3 validation, 9 filtered out.
+    batches = [table([1, 2, 3, 9], [30, 10, 20, 50]), table([1, 2], [10, 40])]
+    plan = _fixed_plan([1, 2, 3], [0, 0, 1])
+
+    def summary(kv):
+        (split, group), parts = kv
+        return split, group, sorted(
+            (int(p), item)
+            for pos, items, _ in parts
+            for p, item in zip(pos, items.to_pylist())
+        )
+
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
-        vocab = p | beam.Create(batches) | tr.BuildVocabulary(plan_pc, INT)
-        assert_that(vocab | beam.Map(lambda v: v.to_pylist()), equal_to([[10, 30]]))
+        grouped = p | beam.Create(batches) | tr.GroupClicksByUser(plan_pc, 2)
+        assert_that(
+            grouped[tr.GROUPS] | beam.Map(summary),
+            equal_to(
+                [
+                    ("train", 0, [(0, 10), (0, 30)]),
+                    ("train", 1, [(1, 10), (1, 40)]),
+                    ("validation", 0, [(2, 20)]),
+                ]
+            ),
+            label="groups",
+        )
+        vocab = grouped[tr.TRAIN_ITEMS] | tr.BuildVocabulary(INT)
+        assert_that(
+            vocab | beam.Map(lambda v: v.to_pylist()),
+            equal_to([[10, 30, 40]]),
+            label="vocabulary",
+        )
 
 
-def test_to_user_records_writes_one_example_per_user():
-    # Users 1, 2 train; user 3 validation with 6 clicks (one outside the
-    # vocabulary); user 4 test with 2 clicks (too few to be scored).
+def decode_shards(directory):
+    """{(split, user_id, (items, fold_in, heldout))} of all written shards."""
+    out = set()
+    for split in features.SPLITS:
+        for path in glob.glob(f"{directory}/{features.shard_pattern(split)}"):
+            for data in tf.data.TFRecordDataset(path):
+                ex = tf.io.parse_single_example(data, features.parse_spec())
+                lists = tuple(
+                    tuple(ex[k].values.numpy().tolist())
+                    for k in features.ITEM_KEYS
+                )
+                out.add((split, ex["user_id"].numpy().decode(), lists))
+    return out
+
+
+def test_write_user_shards_one_example_per_user(tmp_path):
+    # Users 1, 2 train; user 3 validation: 6 clicks, one repeated and one
+    # outside the vocabulary, so 4 known distinct items (< 5: no targets);
+    # user 4 test with 2 clicks.
     clicks = table(
         [1, 1, 2, 3, 3, 3, 3, 3, 3, 4, 4],
         [10, 20, 20, 10, 20, 30, 10, 40, 99, 20, 10],
-        order=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
     )
     plan = _fixed_plan([1, 2, 3, 4], [0, 0, 1, 2])
     vocab = pa.array([10, 20, 30, 40], INT)
-
-    def decode(kv):
-        split, data = kv
-        ex = tf.io.parse_single_example(data, features.PARSE_SPEC)
-        return (
-            split,
-            ex["user_id"].numpy().decode(),
-            tuple(tuple(ex[k].values.numpy().tolist()) for k in features.ITEM_KEYS),
-        )
-
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
         vocab_pc = p | "Vocab" >> beam.Create([vocab])
-        out = (
-            p
-            | beam.Create([clicks])
-            | tr.ToUserRecords(plan_pc, vocab_pc, n_groups=2, seed=98765)
-            | beam.Map(decode)
+        grouped = p | beam.Create([clicks]) | tr.GroupClicksByUser(plan_pc, 2)
+        written = grouped[tr.GROUPS] | tr.WriteUserShards(
+            plan_pc, vocab_pc, str(tmp_path), 2, seed=98765
         )
-        # User 3 keeps 4 known distinct items (10 repeats), so int(0.8)=0
-        # targets would... 4 < 5: no targets; all are fold-in.
-        expected = [
-            ("train", "1", ((0, 1), (), ())),
-            ("train", "2", ((1,), (), ())),
-            ("validation", "3", ((), (0, 1, 2, 3), ())),
-            ("test", "4", ((), (0, 1), ())),
-        ]
-        assert_that(out, equal_to(expected))
-
-
-def test_heldout_draw_in_the_pipeline_matches_numpy():
-    users = [5] * 10
-    items = list(range(10))
-    order = list(range(10))[::-1]  # raw-file order is reversed
-    plan = _fixed_plan([5, 6, 7], [1, 0, 2])
-    train = table([6], [0])
-    vocab = pa.array(range(10), INT)
-    chosen = np.random.RandomState(7).choice(10, size=2, replace=False)
-    clicks_in_file_order = np.array(items)[np.argsort(order)]
-    heldout = tuple(sorted(clicks_in_file_order[chosen].tolist()))
-
-    with pipeline() as p:
-        plan_pc = p | "Plan" >> beam.Create([plan])
-        vocab_pc = p | "Vocab" >> beam.Create([vocab])
-        out = (
-            p
-            | beam.Create([table(users, items, order=order), train])
-            | tr.ToUserRecords(plan_pc, vocab_pc, n_groups=1, seed=7)
-            | beam.Filter(lambda kv: kv[0] == "validation")
-            | beam.Map(
-                lambda kv: tuple(
-                    tf.io.parse_single_example(kv[1], features.PARSE_SPEC)[
-                        "heldout"
-                    ].values.numpy().tolist()
-                )
-            )
+        assert_that(
+            written,
+            equal_to([("train", 0, 1), ("train", 1, 1), ("validation", 0, 1),
+                      ("test", 0, 1)]),
         )
-        assert_that(out, equal_to([heldout]))
-
-
-def test_write_splits_and_vocabulary(tmp_path):
-    records = [
-        ("train", features.make_example("1", items=[0])),
-        ("train", features.make_example("2", items=[1])),
-        ("validation", features.make_example("3", fold_in=[0], heldout=[1])),
-        ("test", features.make_example("4", fold_in=[1], heldout=[0])),
-    ]
-    with pipeline() as p:
-        _ = p | "Records" >> beam.Create(records) | tr.WriteSplits(str(tmp_path), 2)
-        _ = (
-            p
-            | "Vocab" >> beam.Create([pa.array(["a", "b"])])
-            | tr.WriteVocabulary(str(tmp_path))
-        )
-    names = sorted(os.path.basename(f) for f in glob.glob(f"{tmp_path}/multvae-*"))
+    assert decode_shards(tmp_path) == {
+        ("train", "1", ((0, 1), (), ())),
+        ("train", "2", ((1,), (), ())),
+        ("validation", "3", ((), (0, 1, 2, 3), ())),
+        ("test", "4", ((), (0, 1), ())),
+    }
+    names = sorted(os.path.basename(f) for f in glob.glob(f"{tmp_path}/*"))
     assert names == [
         "multvae-test.tfrecord-00000-of-00001",
         "multvae-train.tfrecord-00000-of-00002",
         "multvae-train.tfrecord-00001-of-00002",
         "multvae-validation.tfrecord-00000-of-00001",
     ]
-    n_train = sum(
-        1
-        for f in glob.glob(f"{tmp_path}/{features.shard_pattern('train')}")
-        for _ in tf.data.TFRecordDataset(f)
-    )
-    assert n_train == 2
+
+
+def test_heldout_draw_in_the_pipeline_matches_numpy(tmp_path):
+    users, items = [5] * 10, list(range(10))
+    order = list(range(10))[::-1]  # raw-file order is reversed
+    plan = _fixed_plan([5, 6, 7], [1, 0, 2])
+    vocab = pa.array(range(10), INT)
+    chosen = np.random.RandomState(7).choice(10, size=2, replace=False)
+    clicks_in_file_order = np.array(items)[np.argsort(order)]
+    heldout = tuple(sorted(clicks_in_file_order[chosen].tolist()))
+    fold_in = tuple(sorted(set(items) - set(heldout)))
+    batches = [table(users, items, order=order), table([6], [0])]
+    with pipeline() as p:
+        plan_pc = p | "Plan" >> beam.Create([plan])
+        vocab_pc = p | "Vocab" >> beam.Create([vocab])
+        grouped = p | beam.Create(batches) | tr.GroupClicksByUser(plan_pc, 1)
+        _ = grouped[tr.GROUPS] | tr.WriteUserShards(
+            plan_pc, vocab_pc, str(tmp_path), 1, seed=7
+        )
+    assert ("validation", "5", ((), fold_in, heldout)) in decode_shards(tmp_path)
+
+
+def test_write_vocabulary(tmp_path):
+    with pipeline() as p:
+        _ = p | beam.Create([pa.array(["a", "b"])]) | tr.WriteVocabulary(
+            str(tmp_path)
+        )
     assert (tmp_path / "items.txt").read_text() == "a\nb\n"
 
 

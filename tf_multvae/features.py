@@ -1,15 +1,12 @@
 """The prepared-dataset contract: file names, split names and feature keys.
 
-data_prep writes records with :func:`make_example`; ``tf_multvae.data`` parses
-them with :data:`PARSE_SPEC`; TFDS reads them through :func:`tfds_features`.
+data_prep writes records with ``tf_multvae.records``; ``tf_multvae.data``
+parses them with :func:`parse_spec`; TFDS reads them through
+:func:`tfds_features`.
 This module is the one place these facts live (DESIGN.md §3).
 """
 
 from __future__ import annotations
-
-from typing import Iterable
-
-import tensorflow as tf
 
 FORMAT_VERSION = 1
 
@@ -45,7 +42,9 @@ def shard_prefix(split: str) -> str:
     return f"{TFDS_NAME}-{split}.{TFRECORD_SUFFIX}"
 
 
-SHARD_TEMPLATE = "-SSSSS-of-NNNNN"  # Beam's spelling of {SHARD_X_OF_Y}
+def shard_name(split: str, index: int, count: int) -> str:
+    """File name of shard ``index`` of ``count`` of ``split``."""
+    return f"{shard_prefix(split)}-{index:05d}-of-{count:05d}"
 
 
 def shard_pattern(split: str) -> str:
@@ -53,53 +52,26 @@ def shard_pattern(split: str) -> str:
     return shard_prefix(split) + "-*-of-*"
 
 
-def _int64_feature(values: Iterable[int]) -> tf.train.Feature:
-    return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+def parse_spec() -> dict:
+    """tf.io parsing spec of one serialized example.
 
-
-def make_example(
-    user_id: str | bytes,
-    items: Iterable[int] = (),
-    fold_in: Iterable[int] = (),
-    heldout: Iterable[int] = (),
-) -> bytes:
-    """Serializes one user's record as a ``tf.train.Example``.
-
-    Args:
-        user_id: the raw user id.
-        items: int item indices of a training user, sorted and unique.
-        fold_in: int item indices a held-out user shows the model.
-        heldout: int item indices a held-out user is scored on.
-
-    Returns:
-        The serialized example.
+    The item lists come back as ``tf.SparseTensor`` (VarLenFeature), so
+    empty lists parse too. (A function, so that importing this module does
+    not import TensorFlow: the Beam workers never need it.)
     """
-    if isinstance(user_id, str):
-        user_id = user_id.encode("utf-8")
-    feature = {
-        USER_ID: tf.train.Feature(
-            bytes_list=tf.train.BytesList(value=[user_id])
-        ),
-        ITEMS: _int64_feature(items),
-        FOLD_IN: _int64_feature(fold_in),
-        HELDOUT: _int64_feature(heldout),
+    import tensorflow as tf
+
+    return {
+        USER_ID: tf.io.FixedLenFeature([], tf.string),
+        ITEMS: tf.io.VarLenFeature(tf.int64),
+        FOLD_IN: tf.io.VarLenFeature(tf.int64),
+        HELDOUT: tf.io.VarLenFeature(tf.int64),
     }
-    example = tf.train.Example(features=tf.train.Features(feature=feature))
-    return example.SerializeToString()
-
-
-# tf.io parsing spec for one serialized example. The item lists come back as
-# tf.SparseTensor (VarLenFeature) so that empty lists parse too.
-PARSE_SPEC = {
-    USER_ID: tf.io.FixedLenFeature([], tf.string),
-    ITEMS: tf.io.VarLenFeature(tf.int64),
-    FOLD_IN: tf.io.VarLenFeature(tf.int64),
-    HELDOUT: tf.io.VarLenFeature(tf.int64),
-}
 
 
 def tfds_features():
     """The same contract as a TFDS ``FeaturesDict`` (for write_metadata)."""
+    import tensorflow as tf
     import tensorflow_datasets as tfds
 
     return tfds.features.FeaturesDict(
