@@ -8,47 +8,99 @@ into place, so a failed run never leaves a half dataset behind (DESIGN §3).
 from __future__ import annotations
 
 import datetime
-import glob
 import json
 import os
 import shutil
+import tempfile
 import uuid
+
+from apache_beam.io.filesystem import CompressionTypes
+from apache_beam.io.filesystems import FileSystems
 
 from data_prep.readers import DataPrepError
 from tf_multvae import __version__
 from tf_multvae import features
+from tf_multvae import records
+
+# Paths go through Beam's FileSystems, so --out may be local or on any
+# filesystem the runner reaches (gs://, s3://, hdfs://). Locally the final
+# swap is one atomic rename; an object store has no directory rename, so
+# there the staged files are moved one by one at the very end.
+_RAW = CompressionTypes.UNCOMPRESSED
+
+
+def _is_local(path: str) -> bool:
+    return "://" not in path
+
+
+def _join(directory: str, name: str) -> str:
+    return FileSystems.join(directory, name)
+
+
+def _files(directory: str) -> list[str]:
+    pattern = _join(directory, "*")
+    return sorted(m.path for m in FileSystems.match([pattern])[0].metadata_list)
+
+
+def write_bytes(path: str, data: bytes) -> None:
+    with FileSystems.create(path, compression_type=_RAW) as f:
+        f.write(data)
+
+
+def read_bytes(path: str) -> bytes:
+    with FileSystems.open(path, compression_type=_RAW) as f:
+        return f.read()
+
+
+def _remove(directory: str) -> None:
+    if _is_local(directory):
+        shutil.rmtree(directory, ignore_errors=True)
+    elif FileSystems.exists(directory) or _files(directory):
+        FileSystems.delete(_files(directory))
 
 
 def check_out_dir(out: str, overwrite: bool) -> None:
     """Fails early when ``out`` exists and may not be replaced."""
-    if os.path.exists(out) and not overwrite:
+    exists = FileSystems.exists(out) or (not _is_local(out) and _files(out))
+    if exists and not overwrite:
         raise DataPrepError(
             f"--out {out} already exists; pass --overwrite to replace it"
         )
-    parent = os.path.dirname(os.path.abspath(out))
-    os.makedirs(parent, exist_ok=True)
+    if _is_local(out):
+        os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
 
 
 def staging_dir(out: str) -> str:
-    out = os.path.abspath(out)
-    path = os.path.join(
-        os.path.dirname(out),
-        f".{os.path.basename(out)}.tmp-{uuid.uuid4().hex[:8]}",
-    )
-    os.makedirs(path)
+    """A fresh directory beside ``out`` that the pipeline writes into."""
+    if _is_local(out):
+        out = os.path.abspath(out)
+    parent, name = out.rstrip("/").rsplit("/", 1)
+    path = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
+    FileSystems.mkdirs(path)
     return path
 
 
+def discard(staging: str) -> None:
+    _remove(staging)
+
+
 def swap_into_place(staging: str, out: str) -> None:
-    """Renames ``staging`` to ``out``, replacing an old ``out`` last."""
-    out = os.path.abspath(out)
-    old = None
-    if os.path.exists(out):
-        old = f"{staging}.old"
-        os.rename(out, old)
-    os.rename(staging, out)
-    if old:
-        shutil.rmtree(old, ignore_errors=True)
+    """Moves ``staging`` to ``out``, replacing an old ``out`` last."""
+    if _is_local(out):
+        out = os.path.abspath(out)
+        old = f"{staging}.old" if os.path.exists(out) else None
+        if old:
+            os.rename(out, old)
+        os.rename(staging, out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return
+    _remove(out)
+    sources = _files(staging)
+    FileSystems.rename(
+        sources, [_join(out, s.rsplit("/", 1)[1]) for s in sources]
+    )
+    _remove(staging)
 
 
 def add_empty_shards(directory: str, train_shards: int) -> None:
@@ -61,57 +113,65 @@ def add_empty_shards(directory: str, train_shards: int) -> None:
     for split in features.SPLITS:
         total = counts.get(split, 1)
         for index in range(total):
-            path = os.path.join(directory, features.shard_name(split, index, total))
-            if not os.path.exists(path):
-                open(path, "wb").close()
-
-
-def _count_records(path: str) -> int:
-    import tensorflow as tf
-
-    return int(
-        tf.data.TFRecordDataset(path).reduce(
-            tf.constant(0, tf.int64), lambda n, _: n + 1
-        )
-    )
+            path = _join(directory, features.shard_name(split, index, total))
+            if not FileSystems.exists(path):
+                write_bytes(path, b"")
 
 
 def shard_lengths(directory: str) -> dict[str, list[tuple[str, int]]]:
     """Per split: its shard files (sorted) and their record counts."""
     out = {}
     for split in features.SPLITS:
+        pattern = _join(directory, features.shard_pattern(split))
         files = sorted(
-            glob.glob(os.path.join(directory, features.shard_pattern(split)))
+            (m.path, m.size_in_bytes)
+            for m in FileSystems.match([pattern])[0].metadata_list
         )
-        out[split] = [(f, _count_records(f)) for f in files]
+        out[split] = []
+        for path, size in files:
+            with FileSystems.open(path, compression_type=_RAW) as f:
+                out[split].append((path, records.count_tfrecords(f), size))
     return out
 
 
 def write_tfds_metadata(directory: str, shards: dict) -> None:
-    """dataset_info.json & co, so tfds.builder_from_directory loads it."""
+    """dataset_info.json & co, so tfds.builder_from_directory loads it.
+
+    TFDS writes them into a local folder holding empty stand-ins named
+    like the shards (it reads only the names); they are then copied.
+    """
     import tensorflow_datasets as tfds
 
     split_infos = [
         tfds.core.SplitInfo(
             name=split,
-            shard_lengths=[n for _, n in files],
-            num_bytes=sum(os.path.getsize(f) for f, _ in files),
+            shard_lengths=[n for _, n, _ in files],
+            num_bytes=sum(size for _, _, size in files),
         )
         for split, files in shards.items()
     ]
-    tfds.folder_dataset.write_metadata(
-        data_dir=directory,
-        features=features.tfds_features(),
-        split_infos=split_infos,
-        check_data=False,
-        description="A dataset prepared by tf_multvae's data_prep "
-        "(see metadata.json for its provenance and parameters).",
-    )
+    with tempfile.TemporaryDirectory() as local:
+        for files in shards.values():
+            for path, _, _ in files:
+                open(os.path.join(local, path.rsplit("/", 1)[1]), "wb").close()
+        tfds.folder_dataset.write_metadata(
+            data_dir=local,
+            features=features.tfds_features(),
+            split_infos=split_infos,
+            check_data=False,
+            description="A dataset prepared by tf_multvae's data_prep "
+            "(see metadata.json for its provenance and parameters).",
+        )
+        for name in os.listdir(local):
+            path = os.path.join(local, name)
+            if os.path.getsize(path) and ".tfrecord-" not in name:
+                with open(path, "rb") as f:
+                    write_bytes(_join(directory, name), f.read())
 
 
 def read_vocabulary_size(directory: str) -> int:
-    with open(os.path.join(directory, features.VOCAB_FILE), "rb") as f:
-        return sum(1 for line in f if line.strip())
+    data = read_bytes(_join(directory, features.VOCAB_FILE))
+    return sum(1 for line in data.split(b"\n") if line.strip())
 
 
 def build_metadata(
@@ -146,7 +206,7 @@ def build_metadata(
         }
     for name, files in shards.items():
         splits[name]["shards"] = len(files)
-        got = sum(n for _, n in files)
+        got = sum(n for _, n, _ in files)
         if got != splits[name]["users"]:
             raise DataPrepError(
                 f"internal error: {name} shards hold {got} records but "
@@ -195,9 +255,8 @@ def build_metadata(
 
 
 def write_metadata(directory: str, metadata: dict) -> None:
-    with open(os.path.join(directory, features.METADATA_FILE), "w") as f:
-        json.dump(metadata, f, indent=2)
-        f.write("\n")
+    text = json.dumps(metadata, indent=2) + "\n"
+    write_bytes(_join(directory, features.METADATA_FILE), text.encode())
 
 
 def format_statistics(metadata: dict) -> str:

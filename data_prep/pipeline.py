@@ -259,7 +259,7 @@ def run(
             output.write_tfds_metadata(staging, shard_files)
             output.swap_into_place(staging, out)
         except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
+            output.discard(staging)
             raise
     finally:
         if scratch:

@@ -292,3 +292,22 @@ def test_beam_options_pass_through_unchanged():
     assert direct.direct_num_workers == 0
     runner = pipeline.make_pipeline(default).runner
     assert type(runner).__name__ == "FnApiRunner"
+
+
+def test_synthetic_default_needs_no_raw_file(tmp_path):
+    code, out = prepare(
+        tmp_path, "--dataset", "synthetic", "--synthetic-users", "400",
+        "--synthetic-items", "150",
+    )
+    assert code == 0
+    meta = json.loads((out / features.METADATA_FILE).read_text())
+    generator = meta["source"]["generator"]
+    assert generator["n_users"] == 400 and generator["rows"] == meta["rows"]["read"]
+    kept = meta["users"] + sum(
+        meta["splits"][s]["users_with_no_known_item"]
+        for s in features.HELDOUT_SPLITS
+    )
+    assert meta["heldout_users_per_split"] == kept // 10  # csv default: 10%
+    vocab, got = load(out)
+    assert len(got["validation"]) == len(got["test"]) == meta["heldout_users_per_split"]
+    assert 0 < len(vocab) <= 150

@@ -77,3 +77,12 @@ def test_write_tfrecord_frames_are_valid(tmp_path):
 def test_negative_indices_are_refused():
     with pytest.raises(ValueError, match=">= 0"):
         records.make_example("u", items=[3, -1])
+
+
+def test_count_tfrecords(tmp_path):
+    path = tmp_path / "y.tfrecord"
+    with tf.io.TFRecordWriter(str(path)) as writer:  # TensorFlow's writer
+        for j in range(37):
+            writer.write(b"x" * j)
+    with open(path, "rb") as f:
+        assert records.count_tfrecords(f) == 37

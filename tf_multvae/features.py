@@ -83,3 +83,9 @@ def tfds_features():
             },
         }
     )
+
+
+# Batches of item ids are padded with PAD up to the longest list in the
+# batch: a dense int64 [batch, max_len] tensor that every tf.distribute
+# strategy can split and a SavedModel signature can take.
+PAD = -1

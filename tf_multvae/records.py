@@ -176,3 +176,19 @@ def write_tfrecord(f: BinaryIO, records: Iterable[bytes]) -> int:
         f.write(record + struct.pack("<I", _masked_crc(record)))
         n += 1
     return n
+
+
+def count_tfrecords(f: BinaryIO) -> int:
+    """Counts the records of an open TFRecord file from its length fields."""
+    n = 0
+    while True:
+        header = f.read(12)
+        if not header:
+            return n
+        if len(header) < 12:
+            raise ValueError("truncated TFRecord header")
+        (length,) = struct.unpack("<Q", header[:8])
+        skipped = f.seek(length + 4, 1) if f.seekable() else None
+        if skipped is None:
+            f.read(length + 4)
+        n += 1
