@@ -212,6 +212,7 @@ def train_dataset(
     seed: int,
     shuffle: bool = True,
     drop_remainder: bool = False,
+    epochs: tuple[int, int] | None = None,
 ) -> tf.data.Dataset:
     """Training users' item ids, one epoch per iteration.
 
@@ -228,6 +229,11 @@ def train_dataset(
         seed: the shuffle seed.
         shuffle: False keeps the file order (for inspection, not training).
         drop_remainder: drop the last, smaller batch (static batch size).
+        epochs: (start, stop): instead of one epoch per iteration, the
+            batches of epochs start .. stop - 1 in one sequence, epoch
+            ``e`` shuffled with a seed derived from (seed, e) alone. A run
+            resumed at epoch ``start`` therefore sees exactly the orders
+            an uninterrupted run sees (pass steps_per_epoch to fit).
 
     Returns:
         A dataset of int64 ``[batch, max_len]`` tensors: each row a user's
@@ -241,18 +247,37 @@ def train_dataset(
     # The split is small (one short record per user), so keep it in memory:
     # later epochs refill the shuffle buffer without reading the files.
     ds = _records(files).cache()
+    parse = _parser((features.ITEMS,))
+
+    def batches(records: tf.data.Dataset) -> tf.data.Dataset:
+        records = records.batch(batch_size, drop_remainder=drop_remainder)
+        return records.map(
+            lambda s: parse(s)[features.ITEMS],
+            num_parallel_calls=AUTOTUNE,
+            deterministic=True,
+        )
+
+    if epochs is not None:
+        start, stop = epochs
+
+        def epoch(e: tf.Tensor) -> tf.data.Dataset:
+            order = ds.shuffle(
+                max(1, n_users),
+                seed=tf.constant(seed, tf.int64) * 1_000_003 + e,
+                reshuffle_each_iteration=False,
+            )
+            return batches(order if shuffle else ds)
+
+        return (
+            tf.data.Dataset.range(start, stop)
+            .flat_map(epoch)
+            .prefetch(AUTOTUNE)
+        )
     if shuffle:
         ds = ds.shuffle(
             max(1, n_users), seed=seed, reshuffle_each_iteration=True
         )
-    parse = _parser((features.ITEMS,))
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
-    ds = ds.map(
-        lambda s: parse(s)[features.ITEMS],
-        num_parallel_calls=AUTOTUNE,
-        deterministic=True,
-    )
-    return ds.prefetch(AUTOTUNE)
+    return batches(ds).prefetch(AUTOTUNE)
 
 
 def eval_dataset(
