@@ -3,7 +3,7 @@
 Reads a MovieLens ``ratings.csv`` whole, runs the authors' procedure through
 :func:`data_prep.notebook_reference.notebook_split` and writes the same kind
 of dataset directory as the Beam pipeline: one TFRecord shard per split of
-``tf.train.Example`` records (``tf_multvae.records.make_example``), the item
+``tf.train.Example`` records (built with ``tf.train.Example`` itself), the item
 vocabulary in sorted raw-id order and a small metadata file.
 
     python -m data_prep.benchmark_pandas --raw ratings.csv --out DIR
@@ -23,7 +23,6 @@ import pandas as pd
 
 from data_prep.notebook_reference import notebook_split
 from tf_multvae import features
-from tf_multvae import records
 
 
 def _user_lists(
@@ -40,6 +39,25 @@ def _user_lists(
     starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
     for user, chunk in zip(users[starts], np.split(items, starts[1:])):
         yield int(user), np.unique(chunk)
+
+
+def _example(user: str, items=(), fold_in=(), heldout=()) -> bytes:
+    """One user's record, the straightforward way (tf.train.Example)."""
+    import tensorflow as tf
+
+    def ints(values):
+        return tf.train.Feature(int64_list=tf.train.Int64List(value=values))
+
+    feature = {
+        features.USER_ID: tf.train.Feature(
+            bytes_list=tf.train.BytesList(value=[user.encode()])
+        ),
+        features.ITEMS: ints(items),
+        features.FOLD_IN: ints(fold_in),
+        features.HELDOUT: ints(heldout),
+    }
+    example = tf.train.Example(features=tf.train.Features(feature=feature))
+    return example.SerializeToString()
 
 
 def _shard_path(out: str, split: str) -> str:
@@ -86,7 +104,7 @@ def run(raw: str, out: str, n_heldout_users: int = 10_000) -> dict:
             plays["user"].to_numpy(),
             np.searchsorted(vocab, plays["item"].to_numpy()),
         ):
-            writer.write(records.make_example(str(user), items=items))
+            writer.write(_example(str(user), items=items))
             n_users += 1
     counts[features.TRAIN] = {"users": n_users, "interactions": len(plays)}
     for name in features.HELDOUT_SPLITS:
@@ -105,7 +123,7 @@ def run(raw: str, out: str, n_heldout_users: int = 10_000) -> dict:
         with tf.io.TFRecordWriter(_shard_path(out, name)) as writer:
             for user in users:
                 writer.write(
-                    records.make_example(
+                    _example(
                         str(user),
                         fold_in=parts[features.FOLD_IN].get(user, ()),
                         heldout=parts[features.HELDOUT].get(user, ()),

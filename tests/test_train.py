@@ -178,3 +178,56 @@ def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
     assert b["validation"]["ndcg@100"] == a["validation"]["ndcg@100"]
     assert b["best_epoch"] == a["best_epoch"]
     assert b["test"] == a["test"]
+
+
+def test_nan_loss_stops_with_a_message(dataset, tmp_path, capsys):
+    # An absurd learning rate blows the weights up within the first epoch.
+    code = train.main(
+        ["--dataset", "synthetic", "--data-dir", dataset, "--run-dir",
+         str(tmp_path / "nan"), "--epochs", "3", "--lr", "1e30", *SMALL]
+    )
+    assert code == 1
+    assert "NaN" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "nan" / "backup" / "checkpoint")
+
+
+def test_nan_after_a_good_epoch_keeps_the_best_weights(dataset, tmp_path):
+    """NanGuard stops; BestWeights and EpochBackup keep the last good state."""
+    import keras
+    import numpy as np
+
+    from tf_multvae import callbacks as cb
+    from tf_multvae import data
+    from tf_multvae.model import build_model
+    from tf_multvae.model import compile_model
+
+    model = build_model("vae", data.load_info(dataset).n_items,
+                        hidden_dims=(32,), latent_dim=16, seed=0)
+    compile_model(model)
+    model.optimizer.build(model.trainable_variables)
+    guard = cb.NanGuard()
+    backup = cb.EpochBackup(str(tmp_path / "backup"), model, guard)
+    best = cb.BestWeights(str(tmp_path), 0, guard)
+    train_ds = data.train_dataset(dataset, 100, seed=0)
+    valid_ds = data.eval_dataset(dataset, "validation", 100)
+    fit = dict(validation_data=valid_ds, callbacks=[guard, best, backup],
+               verbose=0)
+    model.fit(train_ds, epochs=1, **fit)
+    good = [w.copy() for w in model.get_weights()]
+    assert guard.stopped_at is None and best.state["best_epoch"] == 1
+
+    class Poison(keras.callbacks.Callback):
+        def on_train_batch_begin(self, batch, logs=None):
+            if batch == 2:
+                kernel = model.decoder.trainable_variables[0]
+                kernel.assign(np.full(kernel.shape, np.nan, np.float32))
+
+    fit["callbacks"] = [Poison(), guard, best, backup]
+    model.fit(train_ds, epochs=3, initial_epoch=1, **fit)
+    assert guard.stopped_at is not None and guard.stopped_at[0] == 1
+    assert best.state["best_epoch"] == 1
+    assert len(best.state["history"]["ndcg_at_100"]) == 1
+    model.load_weights(str(tmp_path / cb.BEST_WEIGHTS))
+    for got, want in zip(model.get_weights(), good):
+        np.testing.assert_array_equal(got, want)
+    assert backup.restore() == 1  # the NaN epoch was not backed up

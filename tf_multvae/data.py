@@ -169,6 +169,20 @@ def _check_batch_size(batch_size: int) -> None:
         )
 
 
+def _shard_by_data(ds: tf.data.Dataset) -> tf.data.Dataset:
+    """Under a multi-worker strategy, workers split each (global) batch.
+
+    Every worker builds the same seeded sequence of batches and keeps its
+    part of each, so a step sees the same users as on one machine
+    (sharding by file would give workers different users and orders).
+    """
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = (
+        tf.data.experimental.AutoShardPolicy.DATA
+    )
+    return ds.with_options(options)
+
+
 def _records(files: list[str]) -> tf.data.Dataset:
     """Serialized examples of ``files``, in an order fixed by the files."""
     if len(files) == 1:
@@ -272,12 +286,13 @@ def train_dataset(
             tf.data.Dataset.range(start, stop)
             .flat_map(epoch)
             .prefetch(AUTOTUNE)
+            .apply(_shard_by_data)
         )
     if shuffle:
         ds = ds.shuffle(
             max(1, n_users), seed=seed, reshuffle_each_iteration=True
         )
-    return batches(ds).prefetch(AUTOTUNE)
+    return _shard_by_data(batches(ds).prefetch(AUTOTUNE))
 
 
 def eval_dataset(
@@ -320,4 +335,4 @@ def eval_dataset(
     ds = ds.batch(batch_size).map(
         _parser(keys), num_parallel_calls=AUTOTUNE, deterministic=True
     )
-    return ds.prefetch(AUTOTUNE)
+    return _shard_by_data(ds.prefetch(AUTOTUNE))

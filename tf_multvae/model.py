@@ -46,6 +46,20 @@ def _per_replica(loss: tf.Tensor) -> tf.Tensor:
     return loss / replicas if replicas > 1 else loss
 
 
+def _logs(trackers) -> dict:
+    """Tracker results as step logs.
+
+    Under MultiWorkerMirroredStrategy Keras reduces each log with
+    ``strategy.reduce("MEAN", value, axis=0)``, which fails on scalars
+    (tensorflow/tensorflow#72388); there the logs are shape-[1] tensors.
+    """
+    logs = {t.name: t.result() for t in trackers}
+    strategy = tf.distribute.get_strategy()
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+    return logs
+
+
 class _RecommenderModel(keras.Model):
     """What both models share: scoring, evaluation and the trackers."""
 
@@ -93,10 +107,10 @@ class _RecommenderModel(keras.Model):
         weight = tf.cast(metrics.has_heldout(heldout), tf.float32)  # [batch]
         for tracker in self.ranking_trackers:
             tracker.update_state(per_user[tracker.name], sample_weight=weight)
-        return {t.name: t.result() for t in self.ranking_trackers}
+        return _logs(self.ranking_trackers)
 
     def _train_results(self) -> dict:
-        return {t.name: t.result() for t in self.train_trackers}
+        return _logs(self.train_trackers)
 
     @property
     def metrics(self):

@@ -131,7 +131,12 @@ def make_strategy(name: str):
     if name == "default":
         return tf.distribute.get_strategy()
     if name == "mirrored":
-        return tf.distribute.MirroredStrategy()
+        # All GPUs; without GPUs, all logical CPU devices (one unless
+        # configured with tf.config.set_logical_device_configuration).
+        devices = tf.config.list_logical_devices("GPU") or (
+            tf.config.list_logical_devices("CPU")
+        )
+        return tf.distribute.MirroredStrategy([d.name for d in devices])
     if name == "multi_worker":
         return tf.distribute.MultiWorkerMirroredStrategy()
     if name == "tpu":
@@ -256,7 +261,9 @@ def run(
     train_ds = data.train_dataset(
         data_dir, t.batch_size, t.seed, epochs=(initial_epoch, t.epochs)
     )
-    valid_ds = data.eval_dataset(data_dir, "validation", t.batch_size)
+    # Repeated, with validation_steps one pass: Keras keeps one validation
+    # iterator for the whole fit (under a distribution strategy too).
+    valid_ds = data.eval_dataset(data_dir, "validation", t.batch_size).repeat()
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.time()
@@ -278,9 +285,14 @@ def run(
     state = callbacks[2].state
     best_path = os.path.join(run_dir, cb.BEST_WEIGHTS)
     if not os.path.exists(best_path):
-        raise FloatingPointError(
-            "training produced no finite validation NDCG@100; nothing to keep"
-        )
+        why = "training produced no finite validation NDCG@100"
+        if guard.stopped_at is not None:
+            epoch, step = guard.stopped_at
+            why = (
+                f"the loss became NaN in epoch {epoch + 1} (update {step}), "
+                "before any epoch had a finite validation NDCG@100"
+            )
+        raise FloatingPointError(f"{why}; nothing to keep")
     model.load_weights(best_path)
     test = evaluation.evaluate(model, data_dir, "test", t.batch_size)
     result = {
@@ -325,7 +337,7 @@ def main(argv=None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     except FloatingPointError as err:
-        print(f"error: {err}; see {run_dir}/metrics.json", file=sys.stderr)
+        print(f"error: {err}", file=sys.stderr)
         return 1
     test = result["test"]
     print(
