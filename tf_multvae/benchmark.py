@@ -1,0 +1,133 @@
+"""``python -m tf_multvae.benchmark``: training and evaluation throughput.
+
+    python -m tf_multvae.benchmark --shape ml-20m [--mixed-precision]
+
+Trains Mult-VAE^PR on synthetic users with the item count and clicks per
+user of ML-20M (20,108 items, 73 per user) or MSD (41,140, 59), then ranks
+held-out users (fold-in -> masked top-100 metrics). Prints the figures and,
+as its last line, one JSON object with ``train_users_per_s``,
+``eval_users_per_s``, ``bound_users_per_s`` (the matmul throughput measured
+in the same run divided by the model's training FLOPs per user with sparse
+input) and ``peak_rss_mb``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+
+SHAPES = {"ml-20m": (20_108, 73), "msd": (41_140, 59), "ml-1m": (3_497, 95)}
+
+
+def padded_users(n_users, n_items, clicks, seed):
+    """int64 [n_users, max_len] random distinct items per user, -1 padded."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    lengths = np.clip(rng.poisson(clicks, n_users), 1, n_items)
+    out = np.full((n_users, int(lengths.max())), -1, np.int64)
+    for u, n in enumerate(lengths):
+        out[u, :n] = np.sort(rng.choice(n_items, n, replace=False))
+    return out
+
+
+def training_flops_per_user(n_items, hidden, latent, clicks) -> float:
+    """Forward + backward (3 matmuls each) FLOPs of one user, sparse input."""
+    dense = hidden * 2 * latent + latent * hidden + hidden * n_items
+    sparse_input = clicks * hidden  # the sparse first layer touches nnz rows
+    return 6.0 * (dense + sparse_input)
+
+
+def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
+    import tensorflow as tf
+
+    a = tf.cast(tf.random.normal([batch, hidden]), dtype)
+    w = tf.cast(tf.random.normal([hidden, n_items]), dtype)
+
+    @tf.function
+    def step():
+        return tf.reduce_sum(tf.cast(tf.matmul(a, w)[:, :1], tf.float32))
+
+    step().numpy()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        out = step()
+    out.numpy()
+    return repeats * 2.0 * batch * hidden * n_items / (time.perf_counter() - start)
+
+
+def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from tf_multvae import metrics
+    from tf_multvae.model import build_model
+    from tf_multvae.model import compile_model
+
+    n_items, clicks = SHAPES[shape]
+    hidden, latent = 600, 200
+    keras.utils.set_random_seed(0)
+    if mixed_precision:
+        keras.mixed_precision.set_global_policy("mixed_bfloat16")
+    dtype = tf.bfloat16 if mixed_precision else tf.float32
+    users = padded_users(batch * 4, n_items, clicks, seed=0)
+    train = tf.data.Dataset.from_tensor_slices(users).batch(batch).repeat()
+    model = build_model("vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0)
+    compile_model(model)
+    model.fit(train, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up
+    start = time.perf_counter()
+    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
+    train_rate = steps * batch / (time.perf_counter() - start)
+
+    fold_in = tf.constant(users[:, : users.shape[1] // 2])
+    heldout = tf.constant(users[:, users.shape[1] // 2 :])
+
+    @tf.function
+    def evaluate(f, h):
+        return metrics.ranking_metrics(model.score(f), f, h)["ndcg_at_100"]
+
+    evaluate(fold_in[:batch], heldout[:batch]).numpy()
+    start = time.perf_counter()
+    for i in range(0, users.shape[0], batch):
+        out = evaluate(fold_in[i : i + batch], heldout[i : i + batch])
+    out.numpy()
+    eval_rate = users.shape[0] / (time.perf_counter() - start)
+
+    flops = training_flops_per_user(n_items, hidden, latent, clicks)
+    bound = matmul_flops_per_s(n_items, hidden, batch, dtype) / flops
+    return {
+        "shape": shape,
+        "n_items": n_items,
+        "clicks_per_user": clicks,
+        "batch": batch,
+        "mixed_precision": mixed_precision,
+        "train_users_per_s": round(train_rate, 1),
+        "eval_users_per_s": round(eval_rate, 1),
+        "bound_users_per_s": round(bound, 1),
+        "train_fraction_of_bound": round(train_rate / bound, 3),
+        "training_mflops_per_user": round(flops / 1e6, 1),
+        "peak_rss_mb": round(
+            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+        ),
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="python -m tf_multvae.benchmark")
+    p.add_argument("--shape", choices=sorted(SHAPES), default="ml-20m")
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--batch-size", type=int, default=500)
+    p.add_argument("--mixed-precision", action="store_true")
+    args = p.parse_args(argv)
+    result = run(args.shape, args.steps, args.batch_size, args.mixed_precision)
+    for key, value in result.items():
+        print(f"{key:28s}{value}")
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
