@@ -46,6 +46,22 @@ def _per_replica(loss: tf.Tensor) -> tf.Tensor:
     return loss / replicas if replicas > 1 else loss
 
 
+def stack_eval_batch(batch: dict) -> tf.Tensor:
+    """``{"fold_in", "heldout"}`` -> int64 ``[batch, 2, L]``, -1 padded.
+
+    Keras under MultiWorkerMirroredStrategy reduces a first evaluation
+    batch to build the model and cannot reduce a dict; one tensor works.
+    """
+    fold_in, heldout = batch[features.FOLD_IN], batch[features.HELDOUT]
+    width = tf.maximum(tf.shape(fold_in)[1], tf.shape(heldout)[1])
+
+    def pad(ids):
+        extra = width - tf.shape(ids)[1]
+        return tf.pad(ids, [[0, 0], [0, extra]], constant_values=features.PAD)
+
+    return tf.stack([pad(fold_in), pad(heldout)], axis=1)
+
+
 def _logs(trackers) -> dict:
     """Tracker results as step logs.
 
@@ -93,15 +109,18 @@ class _RecommenderModel(keras.Model):
 
         Args:
             data: ``{"fold_in": int64 [batch, L1], "heldout": int64
-                [batch, L2]}``, both padded with -1.
+                [batch, L2]}``, both padded with -1, or the two stacked
+                as int64 ``[batch, 2, L]`` (see :func:`stack_eval_batch`).
 
         Returns:
             ``{"ndcg_at_100", "recall_at_20", "recall_at_50"}``: running
             means over the users with held-out items.
         """
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
-        fold_in = x[features.FOLD_IN]
-        heldout = x[features.HELDOUT]
+        if isinstance(x, dict):
+            fold_in, heldout = x[features.FOLD_IN], x[features.HELDOUT]
+        else:
+            fold_in, heldout = x[:, 0], x[:, 1]
         scores = self.score(fold_in)  # [batch, n_items]
         per_user = metrics.ranking_metrics(scores, fold_in, heldout)
         weight = tf.cast(metrics.has_heldout(heldout), tf.float32)  # [batch]

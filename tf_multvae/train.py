@@ -206,6 +206,7 @@ def run(
     from tf_multvae import evaluation
     from tf_multvae.model import build_model
     from tf_multvae.model import compile_model
+    from tf_multvae.model import stack_eval_batch
 
     info = data.load_info(data_dir)
     t = config.train
@@ -263,7 +264,10 @@ def run(
     )
     # Repeated, with validation_steps one pass: Keras keeps one validation
     # iterator for the whole fit (under a distribution strategy too).
-    valid_ds = data.eval_dataset(data_dir, "validation", t.batch_size).repeat()
+    valid_ds = data.eval_dataset(data_dir, "validation", t.batch_size)
+    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        valid_ds = valid_ds.map(stack_eval_batch)
+    valid_ds = valid_ds.repeat()
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.time()
