@@ -86,3 +86,19 @@ def test_count_tfrecords(tmp_path):
             writer.write(b"x" * j)
     with open(path, "rb") as f:
         assert records.count_tfrecords(f) == 37
+
+
+def test_record_format_imports_without_tensorflow():
+    """The Beam workers write records without paying TensorFlow's import."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, tf_multvae, tf_multvae.records, data_prep.transforms;"
+        "print('tensorflow' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "False"
