@@ -32,6 +32,7 @@ from data_prep.config import PRESETS
 from data_prep.config import CSV
 from data_prep.config import PrepConfig
 from data_prep.readers import DataPrepError
+from data_prep.readers import arrow_id_type
 from data_prep.readers import plan_ranges
 from data_prep.readers import resolve_raw_files
 
@@ -162,7 +163,7 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
 
 def build(pipeline, config: PrepConfig, ranges, directory: str, shards: int):
     """Wires the stages; everything is written under ``directory``."""
-    id_type = transforms.arrow_id_type(config.layout)
+    id_type = arrow_id_type(config.layout)
     why_empty = (
         f"--threshold {config.threshold} and --min-item-users "
         f"{config.min_item_users}"
@@ -248,7 +249,7 @@ def run(
             shard_files = output.shard_lengths(staging)
             metadata = output.build_metadata(
                 config.to_json(),
-                [f for f in files] if scratch is None else ["<generated>"],
+                files if scratch is None else ["<generated>"],
                 counters,
                 output.read_vocabulary_size(staging),
                 shard_files,

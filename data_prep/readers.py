@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import re
 from dataclasses import dataclass
 
@@ -92,8 +93,6 @@ def resolve_raw_files(raw: str, layout: Layout) -> list[str]:
 
 
 def _is_dir(path: str) -> bool:
-    import os
-
     return os.path.isdir(path) if "://" not in path else path.endswith("/")
 
 
@@ -150,8 +149,13 @@ def line_number(path: str, offset: int) -> int:
     return count
 
 
+def arrow_id_type(layout: Layout) -> pa.DataType:
+    """The Arrow type of the layout's user and item ids."""
+    return pa.int64() if layout.id_type == "int" else pa.string()
+
+
 def empty_table(layout: Layout) -> pa.Table:
-    id_type = pa.int64() if layout.id_type == "int" else pa.string()
+    id_type = arrow_id_type(layout)
     return pa.table(
         {
             USER: pa.array([], id_type),
@@ -196,7 +200,7 @@ def read_range(
 
 
 def _arrow_types(layout: Layout, columns: tuple[str, ...]) -> dict:
-    id_type = pa.int64() if layout.id_type == "int" else pa.string()
+    id_type = arrow_id_type(layout)
     types = {c: id_type for c in (USER, ITEM) if c in columns}
     if RATING in columns:
         types[RATING] = pa.float64()
@@ -298,7 +302,7 @@ def _slow_parse(data, offset, rng, layout, on_bad_lines, columns=None):
         items.append(item)
         ratings.append(rating)
         order.append(index)
-    id_type = pa.int64() if layout.id_type == "int" else pa.string()
+    id_type = arrow_id_type(layout)
     table = pa.table(
         {
             USER: pa.array(users, id_type),

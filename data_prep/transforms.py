@@ -44,10 +44,6 @@ def count(name: str, value: int = 1) -> None:
     Metrics.counter(NAMESPACE, name).inc(int(value))
 
 
-def arrow_id_type(layout: Layout) -> pa.DataType:
-    return pa.int64() if layout.id_type == "int" else pa.string()
-
-
 class _ParseRange(beam.DoFn):
     def __init__(self, layout: Layout, on_bad_lines: str):
         self._layout = layout

@@ -80,6 +80,27 @@ def _logs(trackers) -> dict:
 class _RecommenderModel(keras.Model):
     """What both models share: scoring, evaluation and the trackers."""
 
+    def _set_shared(
+        self, n_items, hidden_dims, latent_dim, dropout, likelihood, seed
+    ):
+        """The constructor arguments both models take, normalized."""
+        self.n_items = int(n_items)
+        self.hidden_dims = tuple(int(d) for d in hidden_dims)
+        self.latent_dim = int(latent_dim)
+        self.dropout = float(dropout)
+        self.likelihood = _check_likelihood(likelihood)
+        self.seed = seed
+
+    def _shared_config(self) -> dict:
+        return dict(
+            n_items=self.n_items,
+            hidden_dims=list(self.hidden_dims),
+            latent_dim=self.latent_dim,
+            dropout=self.dropout,
+            likelihood=self.likelihood,
+            seed=self.seed,
+        )
+
     def _init_ranking_trackers(self):
         self.ranking_trackers = [
             keras.metrics.Mean(name=name) for name in RANKING_METRICS
@@ -172,14 +193,11 @@ class MultVAE(_RecommenderModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.n_items = int(n_items)
-        self.hidden_dims = tuple(int(d) for d in hidden_dims)
-        self.latent_dim = int(latent_dim)
-        self.dropout = float(dropout)
-        self.likelihood = _check_likelihood(likelihood)
+        self._set_shared(
+            n_items, hidden_dims, latent_dim, dropout, likelihood, seed
+        )
         self.anneal_cap = float(anneal_cap)
         self.total_anneal_steps = int(total_anneal_steps)
-        self.seed = seed
         self.encoder = layers.Encoder(
             self.n_items,
             self.hidden_dims,
@@ -258,14 +276,9 @@ class MultVAE(_RecommenderModel):
     def get_config(self):
         config = super().get_config()
         config.update(
-            n_items=self.n_items,
-            hidden_dims=list(self.hidden_dims),
-            latent_dim=self.latent_dim,
-            dropout=self.dropout,
-            likelihood=self.likelihood,
+            self._shared_config(),
             anneal_cap=self.anneal_cap,
             total_anneal_steps=self.total_anneal_steps,
-            seed=self.seed,
         )
         return config
 
@@ -301,13 +314,10 @@ class MultDAE(_RecommenderModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.n_items = int(n_items)
-        self.hidden_dims = tuple(int(d) for d in hidden_dims)
-        self.latent_dim = int(latent_dim)
-        self.dropout = float(dropout)
-        self.likelihood = _check_likelihood(likelihood)
+        self._set_shared(
+            n_items, hidden_dims, latent_dim, dropout, likelihood, seed
+        )
         self.weight_decay = float(weight_decay)
-        self.seed = seed
         self.encoder = layers.DenoisingEncoder(
             self.n_items,
             self.hidden_dims,
@@ -375,15 +385,7 @@ class MultDAE(_RecommenderModel):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            n_items=self.n_items,
-            hidden_dims=list(self.hidden_dims),
-            latent_dim=self.latent_dim,
-            dropout=self.dropout,
-            likelihood=self.likelihood,
-            weight_decay=self.weight_decay,
-            seed=self.seed,
-        )
+        config.update(self._shared_config(), weight_decay=self.weight_decay)
         return config
 
 

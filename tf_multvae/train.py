@@ -23,15 +23,16 @@ import time
 
 from tf_multvae import config as cfg
 
-_MODEL_FLAGS = {
-    "likelihood": "likelihood",
-    "anneal_cap": "anneal_cap",
-    "total_anneal_steps": "total_anneal_steps",
-    "latent_dim": "latent_dim",
-    "hidden_dims": "hidden_dims",
-    "dropout": "dropout",
-    "weight_decay": "weight_decay",
-}
+# Flags named like the ModelConfig field they set.
+_MODEL_FLAGS = (
+    "likelihood",
+    "anneal_cap",
+    "total_anneal_steps",
+    "latent_dim",
+    "hidden_dims",
+    "dropout",
+    "weight_decay",
+)
 _TRAIN_FLAGS = {
     "epochs": "epochs",
     "batch_size": "batch_size",
@@ -103,9 +104,9 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
     model = dataclasses.replace(
         model,
         **{
-            field: getattr(args, flag)
-            for flag, field in _MODEL_FLAGS.items()
-            if getattr(args, flag) is not None
+            field: getattr(args, field)
+            for field in _MODEL_FLAGS
+            if getattr(args, field) is not None
         },
     )
     train = dataclasses.replace(
