@@ -2,14 +2,21 @@
 
 Ranks all items by the model's scores after masking each user's fold-in
 items with -inf, then scores the held-out items with Recall@20, Recall@50
-and NDCG@100 (``tf_multvae.metrics``). Users without held-out items are
-excluded and counted. Works through the evaluation set batch by batch, so
-only one batch of users × items scores exists at a time.
+and NDCG@100 (``tf_multvae.metrics``), or with Recall@k and NDCG@k at any
+cutoffs asked for. Users without held-out items are excluded and counted.
+
+Works through the evaluation set one chunk of users at a time (a batch of
+``data.eval_dataset``): only ``batch_size`` × n_items scores exist at once,
+so an MSD-size test set (50,000 users × 41,140 items) never becomes a dense
+users × items matrix. Anything with a ``score`` method is evaluated the
+same way: the Keras models and the baselines (``tf_multvae.baselines``).
 """
 
 from __future__ import annotations
 
-import keras
+from typing import Protocol
+from typing import Sequence
+
 import numpy as np
 import tensorflow as tf
 
@@ -17,7 +24,26 @@ from tf_multvae import data
 from tf_multvae import features
 from tf_multvae import metrics
 
-METRIC_NAMES = ("recall_at_20", "recall_at_50", "ndcg_at_100")
+# The paper's cutoffs (§4.2): Recall@20, Recall@50, NDCG@100.
+PAPER_CUTOFFS = {"recall": (20, 50), "ndcg": (100,)}
+METRIC_NAMES = tuple(
+    metrics.metric_name(metric, k)
+    for metric, ks in PAPER_CUTOFFS.items()
+    for k in ks
+)
+# Per-user arrays besides the metrics (see per_user_metrics).
+COUNT_KEYS = ("n_fold_in", "n_heldout")
+
+
+class Scorer(Protocol):
+    """What can be evaluated: a model's ``score`` (e.g. ``MultVAE.score``).
+
+    ``score(item_ids)`` takes int64 ``[batch, max_len]`` fold-in item
+    indices padded with -1 and returns float32 ``[batch, n_items]`` scores
+    (unmasked; higher ranks first).
+    """
+
+    def score(self, item_ids: tf.Tensor) -> tf.Tensor: ...
 
 
 def report_name(name: str) -> str:
@@ -25,22 +51,73 @@ def report_name(name: str) -> str:
     return name.replace("_at_", "@")
 
 
+def cutoffs(ks: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
+    """Cutoffs per metric: the paper's for None, else each k for both.
+
+    Raises:
+        ValueError: an empty ``ks`` or a cutoff below 1.
+    """
+    if ks is None:
+        return dict(PAPER_CUTOFFS)
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise ValueError(f"cutoffs k must be >= 1, got {list(ks)}")
+    return {metric: ks for metric in metrics.METRICS}
+
+
+def metric_names(ks: Sequence[int] | None = None) -> tuple[str, ...]:
+    """``recall_at_k`` for every k, then ``ndcg_at_k`` (see cutoffs)."""
+    return tuple(
+        metrics.metric_name(metric, k)
+        for metric, values in cutoffs(ks).items()
+        for k in values
+    )
+
+
 def per_user_metrics(
-    model: keras.Model, data_dir: str, split: str, batch_size: int
+    model: Scorer,
+    data_dir: str,
+    split: str,
+    batch_size: int = 500,
+    ks: Sequence[int] | None = None,
 ) -> dict[str, np.ndarray]:
-    """Every user's metrics on ``split``.
+    """Every user's metrics on ``split``, ``batch_size`` users at a time.
+
+    Args:
+        model: anything with ``score`` (see :class:`Scorer`).
+        data_dir: a prepared dataset directory.
+        split: ``"validation"`` or ``"test"``.
+        batch_size: users scored at once (memory: batch_size × n_items
+            float32 scores).
+        ks: cutoffs for both Recall@k and NDCG@k; None: the paper's
+            Recall@20, Recall@50 and NDCG@100.
 
     Returns:
-        ``user_id`` (bytes ``[n]``), ``scored`` (bool ``[n]``: has held-out
-        items), ``n_fold_in`` and ``n_heldout`` (int ``[n]``) and one float
-        ``[n]`` array per metric name (0 for users that are not scored).
-    """
-    ds = data.eval_dataset(data_dir, split, batch_size, with_user_ids=True)
+        In file order, n = users in the split: ``user_id`` (bytes ``[n]``),
+        ``scored`` (bool ``[n]``: has held-out items), ``n_fold_in`` and
+        ``n_heldout`` (int64 ``[n]``) and one float32 ``[n]`` array per
+        name of :func:`metric_names` (0 for users that are not scored).
 
-    @tf.function
+    Raises:
+        ValueError: a cutoff above the number of items, or an empty split.
+    """
+    n_items = data.load_info(data_dir).n_items
+    per_metric = cutoffs(ks)
+    largest = max(k for values in per_metric.values() for k in values)
+    if largest > n_items:
+        raise ValueError(
+            f"cutoff k={largest} exceeds the {n_items} items of {data_dir}"
+        )
+    ds = data.eval_dataset(data_dir, split, batch_size, with_user_ids=True)
+    ids = tf.TensorSpec([None, None], tf.int64)
+
+    # One trace for every batch width.
+    @tf.function(input_signature=[ids, ids])
     def step(fold_in, heldout):
-        scores = model.score(fold_in)
-        out = metrics.ranking_metrics(scores, fold_in, heldout)
+        scores = model.score(fold_in)  # [batch, n_items]
+        out = metrics.ranking_metrics(
+            scores, fold_in, heldout, per_metric["recall"], per_metric["ndcg"]
+        )
         out["scored"] = metrics.has_heldout(heldout)
         out["n_fold_in"] = tf.reduce_sum(tf.cast(fold_in >= 0, tf.int64), 1)
         out["n_heldout"] = tf.reduce_sum(tf.cast(heldout >= 0, tf.int64), 1)
@@ -57,11 +134,18 @@ def per_user_metrics(
     return {key: np.concatenate(value) for key, value in parts.items()}
 
 
-def summarize(per_user: dict[str, np.ndarray]) -> dict:
-    """Mean and standard error of each metric over the scored users."""
+def summarize(
+    per_user: dict[str, np.ndarray], names: Sequence[str] = METRIC_NAMES
+) -> dict:
+    """Mean and standard error of each metric over the scored users.
+
+    Returns:
+        ``{"recall@20": {"mean", "stderr"}, ..., "users": scored users,
+        "users_without_heldout": the others}`` (NaN for no scored user).
+    """
     scored = per_user["scored"].astype(bool)
     out = {}
-    for name in METRIC_NAMES:
+    for name in names:
         values = per_user[name][scored]
         if values.size:
             mean, stderr = metrics.mean_and_stderr(values)
@@ -74,7 +158,32 @@ def summarize(per_user: dict[str, np.ndarray]) -> dict:
 
 
 def evaluate(
-    model: keras.Model, data_dir: str, split: str, batch_size: int = 500
+    model: Scorer,
+    data_dir: str,
+    split: str,
+    batch_size: int = 500,
+    ks: Sequence[int] | None = None,
 ) -> dict:
     """Summary metrics of ``model`` on ``split`` (see :func:`summarize`)."""
-    return summarize(per_user_metrics(model, data_dir, split, batch_size))
+    per_user = per_user_metrics(model, data_dir, split, batch_size, ks)
+    return summarize(per_user, metric_names(ks))
+
+
+def format_table(summary: dict, title: str) -> str:
+    """A plain-text table of a :func:`summarize` result, one metric a row."""
+    names = [k for k, v in summary.items() if isinstance(v, dict)]
+    width = max(len(n) for n in names + ["metric"])
+    lines = [
+        title,
+        f"{'metric':<{width}}  {'mean':>7}  {'stderr':>7}",
+    ]
+    for name in names:
+        value = summary[name]
+        lines.append(
+            f"{name:<{width}}  {value['mean']:7.4f}  {value['stderr']:7.4f}"
+        )
+    lines.append(
+        f"users scored: {summary['users']}, without held-out items: "
+        f"{summary['users_without_heldout']}"
+    )
+    return "\n".join(lines)

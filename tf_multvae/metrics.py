@@ -32,6 +32,7 @@ import tensorflow as tf
 from tf_multvae import features
 
 _INT64_MAX = np.iinfo(np.int64).max
+METRICS = ("recall", "ndcg")  # the metric families; names via metric_name
 
 
 def _is_item(item_ids: tf.Tensor) -> tf.Tensor:
@@ -196,6 +197,18 @@ def ndcg_at_k(
     return tf.math.divide_no_nan(dcg, idcg)
 
 
+def metric_name(metric: str, k: int) -> str:
+    """The one spelling of a metric's name: ``("ndcg", 100)`` ->
+    ``"ndcg_at_100"`` (logs, tuner; reports write ``ndcg@100``).
+
+    Raises:
+        ValueError: ``metric`` is not ``"recall"`` or ``"ndcg"``.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+    return f"{metric}_at_{int(k)}"
+
+
 def ranking_metrics(
     scores: tf.Tensor,
     fold_in_ids: tf.Tensor,
@@ -231,9 +244,11 @@ def ranking_metrics(
     top_items = top_k_items(mask_fold_in(scores, fold_in_ids), max(ks))
     results = {}
     for k in ks_recall:
-        results[f"recall_at_{k}"] = recall_at_k(top_items, heldout_ids, k)
+        results[metric_name("recall", k)] = recall_at_k(
+            top_items, heldout_ids, k
+        )
     for k in ks_ndcg:
-        results[f"ndcg_at_{k}"] = ndcg_at_k(top_items, heldout_ids, k)
+        results[metric_name("ndcg", k)] = ndcg_at_k(top_items, heldout_ids, k)
     return results
 
 

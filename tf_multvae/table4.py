@@ -1,0 +1,192 @@
+"""``python -m tf_multvae.table4``: the paper's Table 4, likelihoods compared.
+
+    python -m tf_multvae.table4 --dataset ml-1m --data-dir data/ml-1m \\
+        --runs-root runs/table4 [--collect-only] [train flags ...]
+
+Trains (or collects) Mult-VAE^PR and Mult-DAE with the multinomial,
+Gaussian and logistic likelihoods, six runs in ``RUNS_ROOT/MODEL-
+LIKELIHOOD``, each exactly as ``python -m tf_multvae.train --dataset NAME
+--model MODEL --likelihood LIKELIHOOD`` would train it (any other train
+flag, e.g. ``--epochs 50``, is passed on to all six). A run already
+finished with the same configuration is collected, not retrained; an
+interrupted one resumes. Prints the test Recall@20, Recall@50 and
+NDCG@100 in the paper's layout as markdown and writes it as
+``RUNS_ROOT/table4.md`` and ``RUNS_ROOT/table4.json``.
+
+``--collect-only`` trains nothing: it reads whatever runs have finished
+and exits with 1 when some are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+
+from tf_multvae import config as cfg
+from tf_multvae import train
+from tf_multvae.losses import LIKELIHOODS
+
+MODEL_NAMES = {"vae": "Mult-VAE^PR", "dae": "Mult-DAE"}
+COLUMNS = ("recall@20", "recall@50", "ndcg@100")  # the paper's order
+_OWN_FLAGS = ("--model", "--likelihood", "--run-dir", "--data-dir")
+
+
+def run_name(model: str, likelihood: str) -> str:
+    return f"{model}-{likelihood}"
+
+
+def _finished(run_dir: str, config: cfg.RunConfig) -> dict | None:
+    """metrics.json of a finished run of ``config`` in run_dir, else None."""
+    from tf_multvae import runs
+
+    try:
+        previous = runs.read_json(run_dir, runs.CONFIG)
+        metrics = runs.read_json(run_dir, runs.METRICS)
+    except FileNotFoundError:
+        return None
+    wanted = json.loads(json.dumps(config.to_json()))  # tuples -> lists
+    if any(previous.get(key) != value for key, value in wanted.items()):
+        return None
+    return metrics
+
+
+def collect_or_train(
+    dataset: str,
+    data_dir: str,
+    runs_root: str,
+    train_flags: list[str] = (),
+    collect_only: bool = False,
+) -> dict[str, dict | None]:
+    """metrics.json of each of the six runs (None: not there).
+
+    Args:
+        dataset: a preset of ``tf_multvae.config.PRESETS``.
+        data_dir: the prepared dataset.
+        runs_root: the six runs go to ``runs_root/MODEL-LIKELIHOOD``.
+        train_flags: further ``python -m tf_multvae.train`` flags.
+        collect_only: never train.
+
+    Raises:
+        ValueError, FileNotFoundError: bad flags or data (from train).
+        FloatingPointError: a run's loss became NaN.
+    """
+    results = {}
+    for model in cfg.MODELS:
+        for likelihood in LIKELIHOODS:
+            name = run_name(model, likelihood)
+            run_dir = os.path.join(runs_root, name)
+            args = train.parse_args(
+                ["--dataset", dataset, "--model", model, "--likelihood",
+                 likelihood, "--data-dir", data_dir, "--run-dir", run_dir,
+                 *train_flags]
+            )
+            config = train.config_from_args(args)
+            found = _finished(run_dir, config)
+            if found is None and not collect_only:
+                print(f"== {name}: training in {run_dir}", flush=True)
+                found = train.run(
+                    config, data_dir, run_dir,
+                    deterministic=args.deterministic,
+                    overwrite=args.overwrite,
+                )
+            results[name] = found
+    return results
+
+
+def table(results: dict[str, dict | None], dataset: str) -> dict:
+    """The six runs' test metrics as JSON, in the paper's row order."""
+    rows = []
+    for model in cfg.MODELS:
+        for likelihood in LIKELIHOODS:
+            metrics = results.get(run_name(model, likelihood))
+            row = {"model": model, "likelihood": likelihood, "test": None}
+            if metrics:
+                row.update(
+                    test={c: metrics["test"][c] for c in COLUMNS},
+                    users=metrics["test"]["users"],
+                    best_epoch=metrics.get("best_epoch"),
+                )
+            rows.append(row)
+    return {"dataset": dataset, "columns": list(COLUMNS), "rows": rows}
+
+
+def markdown(result: dict) -> str:
+    """Table 4's layout: a block of likelihoods per model, three metrics."""
+    head = ["", "likelihood"] + [
+        c.replace("recall", "Recall").replace("ndcg", "NDCG")
+        for c in result["columns"]
+    ]
+    lines = [
+        f"Test metrics on {result['dataset']} (mean ± standard error)",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "---|" * len(head),
+    ]
+    previous = None
+    for row in result["rows"]:
+        model = MODEL_NAMES[row["model"]] if row["model"] != previous else ""
+        previous = row["model"]
+        cells = [
+            f"{row['test'][c]['mean']:.3f} ± {row['test'][c]['stderr']:.3f}"
+            if row["test"] else "not run"
+            for c in result["columns"]
+        ]
+        lines.append(
+            "| " + " | ".join([model, row["likelihood"], *cells]) + " |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(
+        prog="python -m tf_multvae.table4",
+        description="Table 4: Mult-VAE^PR and Mult-DAE with the multinomial, "
+        "Gaussian and logistic likelihoods. Other flags go to "
+        "python -m tf_multvae.train.",
+    )
+    p.add_argument("--dataset", required=True, choices=sorted(cfg.PRESETS))
+    p.add_argument("--data-dir", help="prepared dataset (default data/NAME)")
+    p.add_argument("--runs-root", help="default runs/table4-NAME")
+    p.add_argument(
+        "--collect-only", action="store_true", help="read finished runs only"
+    )
+    args, train_flags = p.parse_known_args(argv)
+    own = [f for f in train_flags if f.split("=")[0] in _OWN_FLAGS]
+    if own:
+        p.error(f"table4 sets {', '.join(own)} itself for each of its runs")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    data_dir = args.data_dir or os.path.join("data", args.dataset)
+    runs_root = args.runs_root or os.path.join(
+        "runs", f"table4-{args.dataset}"
+    )
+    try:
+        results = collect_or_train(
+            args.dataset, data_dir, runs_root, train_flags, args.collect_only
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except FloatingPointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    from tf_multvae import runs
+
+    result = table(results, args.dataset)
+    result["runs_root"] = os.path.abspath(runs_root)
+    text = markdown(result)
+    os.makedirs(runs_root, exist_ok=True)
+    runs.write_json(os.path.join(runs_root, "table4.json"), result)
+    with open(os.path.join(runs_root, "table4.md"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    missing = [name for name, metrics in results.items() if metrics is None]
+    if missing:
+        print(f"not run yet: {', '.join(missing)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
