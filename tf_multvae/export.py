@@ -1,0 +1,277 @@
+"""``python -m tf_multvae.export``: a trained run -> SavedModel for TF Serving.
+
+    python -m tf_multvae.export --run-dir runs/ml-20m-vae --out models/ml-20m
+
+writes ``models/ml-20m/N/`` (N: ``--version``, by default one more than the
+highest version there), the layout TF Serving's ``model_base_path``
+expects. The SavedModel holds the best model's weights, the item
+vocabulary (``items.txt`` as an asset, read into lookup tables) and two
+signatures (DESIGN.md §4):
+
+- ``serving_default``: ``items``, string ``[batch, max_len]`` raw item ids
+  padded with "";
+- ``by_index``: ``item_indices``, int64 ``[batch, max_len]`` item indices
+  padded with -1.
+
+Both return, per user, the ``top_k`` best items other than the input items:
+``item_ids`` (string ``[batch, k]``), ``item_indices`` (int64 ``[batch,
+k]``), ``scores`` (float32 ``[batch, k]``, the logits, best first) and
+``unknown_items`` (int64 ``[batch]``: input ids not in the vocabulary,
+which are ignored). Repeated input items count once. The graph is plain
+TensorFlow: serving it needs neither Keras nor this package.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+
+import tensorflow as tf
+
+from tf_multvae import features
+from tf_multvae.serving import DEFAULT_TOP_K
+from tf_multvae.serving import ServingModule
+
+BEST_MODEL = "best.keras"
+CONFIG_FILE = "config.json"
+
+
+def read_vocabulary(path: str) -> list[str]:
+    """The raw item ids of ``items.txt``, line number = item index.
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: an empty line or a repeated id (neither can be looked
+            up unambiguously).
+    """
+    if not tf.io.gfile.exists(path):
+        raise FileNotFoundError(f"no item vocabulary at {path}")
+    with tf.io.gfile.GFile(path, "rb") as f:
+        lines = f.read().decode("utf-8").split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    for number, item in enumerate(lines, start=1):
+        if not item.strip() or item != item.strip():
+            raise ValueError(
+                f"{path} line {number}: empty item id or surrounding "
+                "whitespace (ids are looked up as whole lines)"
+            )
+    if len(set(lines)) != len(lines):
+        raise ValueError(f"{path} repeats item ids")
+    return lines
+
+
+def _vocabulary_path(run_dir: str, data_dir: str | None) -> str:
+    """``items.txt`` of ``data_dir``, or of the data_dir in config.json."""
+    if data_dir is None:
+        path = os.path.join(run_dir, CONFIG_FILE)
+        if not tf.io.gfile.exists(path):
+            raise ValueError(
+                f"--run-dir {run_dir} has no {CONFIG_FILE}: not a training "
+                "run directory (python -m tf_multvae.train writes one)"
+            )
+        with tf.io.gfile.GFile(path) as f:
+            data_dir = json.load(f).get("data_dir")
+        if not data_dir:
+            raise ValueError(f"{path} does not name the data_dir")
+    vocab = tf.io.gfile.join(data_dir, features.VOCAB_FILE)
+    if not tf.io.gfile.exists(vocab):
+        raise FileNotFoundError(
+            f"the item vocabulary {vocab} is missing (the run's data "
+            "directory moved? pass --data-dir)"
+        )
+    return vocab
+
+
+def load_run(run_dir: str, data_dir: str | None = None):
+    """The best model of a training run and its item vocabulary file.
+
+    Args:
+        run_dir: a run directory of ``python -m tf_multvae.train``.
+        data_dir: the prepared dataset it was trained on (default: the
+            ``data_dir`` that config.json records).
+
+    Returns:
+        (model, vocabulary path): the Keras model of ``best.keras`` and
+        the dataset's ``items.txt``.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` or the vocabulary does not exist.
+        ValueError: the run has no best model, or the vocabulary does not
+            match the model's number of items.
+    """
+    import keras
+
+    import tf_multvae.model  # noqa: F401  (registers the model classes)
+
+    if not tf.io.gfile.isdir(run_dir):
+        raise FileNotFoundError(f"--run-dir {run_dir} does not exist")
+    best = os.path.join(run_dir, BEST_MODEL)
+    if not tf.io.gfile.exists(best):
+        raise ValueError(
+            f"--run-dir {run_dir} has no best model ({BEST_MODEL}): "
+            "training has not finished there, or never kept an epoch"
+        )
+    vocab = _vocabulary_path(run_dir, data_dir)
+    model = keras.saving.load_model(best)
+    n_ids = len(read_vocabulary(vocab))
+    if n_ids != model.n_items:
+        raise ValueError(
+            f"{vocab} has {n_ids} items but the model scores "
+            f"{model.n_items}: not the vocabulary it was trained with"
+        )
+    return model, vocab
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def next_version(base_dir: str) -> int:
+    """One more than the highest numbered version under ``base_dir`` (or 1)."""
+    if not tf.io.gfile.isdir(base_dir):
+        return 1
+    versions = [
+        int(name.rstrip("/"))
+        for name in tf.io.gfile.listdir(base_dir)
+        if name.rstrip("/").isdigit()
+    ]
+    return max(versions, default=0) + 1
+
+
+def version_dir(
+    base_dir: str, version: int | None = None, overwrite: bool = False
+) -> tuple[int, str]:
+    """The version to write and its directory under ``base_dir``.
+
+    Raises:
+        ValueError: ``version`` < 1, or it exists and not ``overwrite``.
+    """
+    if version is None:
+        version = next_version(base_dir)
+    if version < 1:
+        raise ValueError(f"--version must be >= 1, got {version}")
+    final = tf.io.gfile.join(base_dir, str(version))
+    if tf.io.gfile.exists(final) and not overwrite:
+        raise ValueError(
+            f"{final} already exists; pass --overwrite to replace it, or "
+            "another --version"
+        )
+    return version, final
+
+
+def save(
+    module: ServingModule,
+    base_dir: str,
+    version: int | None = None,
+    overwrite: bool = False,
+) -> str:
+    """Writes ``module`` as SavedModel ``base_dir/version``.
+
+    A local export is written into a hidden directory beside it and renamed
+    into place, so TF Serving, which watches ``base_dir``, never sees half a
+    version.
+
+    Returns:
+        The version directory.
+
+    Raises:
+        ValueError: see :func:`version_dir`.
+    """
+    version, final = version_dir(base_dir, version, overwrite)
+    signatures = module.signature_functions()
+    if "://" in base_dir:  # object stores cannot rename directories
+        if tf.io.gfile.exists(final):
+            tf.io.gfile.rmtree(final)
+        tf.saved_model.save(module, final, signatures=signatures)
+        return final
+    os.makedirs(base_dir, exist_ok=True)
+    staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=base_dir)
+    old = None
+    try:
+        tf.saved_model.save(module, staging, signatures=signatures)
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0o700 would hide it
+        if os.path.exists(final):
+            old = tempfile.mkdtemp(prefix=f".replaced-{version}-", dir=base_dir)
+            os.replace(final, os.path.join(old, "v"))
+        os.replace(staging, final)
+    finally:
+        for leftover in (staging, old):
+            if leftover and os.path.exists(leftover):
+                shutil.rmtree(leftover)
+    return final
+
+
+def export_run(
+    run_dir: str,
+    out: str,
+    top_k: int = DEFAULT_TOP_K,
+    version: int | None = None,
+    overwrite: bool = False,
+    data_dir: str | None = None,
+) -> str:
+    """The best model of ``run_dir`` as SavedModel ``out/version``.
+
+    Returns:
+        The version directory written.
+
+    Raises:
+        FileNotFoundError, ValueError: see :func:`load_run`,
+            :class:`~tf_multvae.serving.ServingModule` and :func:`save`;
+            messages name the argument or file at fault.
+    """
+    version_dir(out, version, overwrite)  # fail before loading the model
+    model, vocab = load_run(run_dir, data_dir)
+    module = ServingModule(model, vocab, top_k)
+    return save(module, out, version, overwrite)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(
+        prog="python -m tf_multvae.export",
+        description="Export a run's best model as a SavedModel for TF "
+        "Serving (OUT/VERSION).",
+    )
+    p.add_argument("--run-dir", required=True, help="a training run directory")
+    p.add_argument("--out", required=True, help="TF Serving model_base_path")
+    p.add_argument("--top-k", type=int, default=DEFAULT_TOP_K)
+    p.add_argument(
+        "--version", type=int, help="default: one more than the highest there"
+    )
+    p.add_argument(
+        "--data-dir", help="the prepared dataset (default: from config.json)"
+    )
+    p.add_argument(
+        "--overwrite", action="store_true", help="replace an existing version"
+    )
+    return p.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    try:
+        path = export_run(
+            args.run_dir,
+            args.out,
+            args.top_k,
+            args.version,
+            args.overwrite,
+            args.data_dir,
+        )
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"SavedModel: {os.path.abspath(path)}")
+    print(f"inspect:    saved_model_cli show --dir {path} --all")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

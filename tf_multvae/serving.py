@@ -1,0 +1,178 @@
+"""The serving contract of an exported model and the graph behind it.
+
+``tf_multvae.export`` saves a :class:`ServingModule` as a SavedModel whose
+signatures take and return the tensors named here; clients
+(``tf_multvae.recommend``, TF Serving requests) call them by these names.
+The module traces the model's ``score`` into plain TensorFlow ops and
+keeps only its variables, so the SavedModel loads and runs without Keras
+or this package.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tf_multvae import features
+
+SAVED_MODEL_FILE = "saved_model.pb"
+DEFAULT_TOP_K = 100
+
+# Signature -> its one input, string [batch, max_len] padded with ID_PAD
+# or int64 [batch, max_len] padded with INDEX_PAD.
+SERVING_SIGNATURE = "serving_default"  # raw item ids
+INDEX_SIGNATURE = "by_index"  # item indices (line numbers of items.txt)
+IDS_INPUT = "items"
+INDICES_INPUT = "item_indices"
+ID_PAD = ""
+INDEX_PAD = features.PAD  # -1
+
+# Outputs of both signatures, per user, best first:
+ITEM_IDS = "item_ids"  # string [batch, k]
+ITEM_INDICES = "item_indices"  # int64 [batch, k]
+SCORES = "scores"  # float32 [batch, k], the logits
+UNKNOWN_ITEMS = "unknown_items"  # int64 [batch], input ids not known
+OUTPUTS = (ITEM_IDS, ITEM_INDICES, SCORES, UNKNOWN_ITEMS)
+
+
+def unique_items(item_ids: tf.Tensor) -> tf.Tensor:
+    """Each row's distinct items, the rest padding.
+
+    Args:
+        item_ids: int64 ``[batch, max_len]`` item indices padded with -1.
+
+    Returns:
+        int64 ``[batch, max_len]``: sorted ascending, a repeated item
+        replaced by -1 (so it counts once in the normalized input).
+    """
+    ids = tf.sort(item_ids, axis=1)  # padding (-1) first
+    repeated = tf.concat(
+        [tf.zeros_like(ids[:, :1], tf.bool), ids[:, 1:] == ids[:, :-1]], 1
+    )
+    return tf.where(repeated, tf.constant(features.PAD, tf.int64), ids)
+
+
+def mask_items(scores: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
+    """``scores`` with -inf at each user's input items (§4.2).
+
+    Args:
+        scores: float32 ``[batch, n_items]``.
+        item_ids: int64 ``[batch, max_len]`` item indices padded with -1.
+
+    Returns:
+        float32 ``[batch, n_items]``. Writes only the nnz input entries
+        (no second ``[batch, n_items]`` tensor).
+    """
+    where = tf.where(item_ids != features.PAD)  # [nnz, 2] (row, position)
+    coords = tf.stack([where[:, 0], tf.gather_nd(item_ids, where)], axis=1)
+    minus_inf = tf.fill(tf.shape(coords)[:1], tf.constant(-np.inf, tf.float32))
+    return tf.tensor_scatter_nd_update(scores, coords, minus_inf)
+
+
+class ServingModule(tf.Module):
+    """The serving graph: a model's scoring function, the vocabulary, top-k.
+
+    Only the model's variables and the traced TensorFlow graph of its
+    ``score`` are saved, never the Keras objects, so ``tf.saved_model.load``
+    needs TensorFlow alone.
+
+    Args:
+        model: a built Mult-VAE^PR or Mult-DAE (anything with ``n_items``,
+            ``variables`` and ``score(item_ids) -> [batch, n_items]``).
+        vocabulary: path of ``items.txt`` (line number = item index);
+            copied into the SavedModel's assets.
+        top_k: items returned per user.
+
+    Raises:
+        ValueError: ``top_k`` outside [1, n_items].
+    """
+
+    def __init__(self, model, vocabulary: str, top_k: int = DEFAULT_TOP_K):
+        super().__init__(name="multvae_serving")
+        n_items = int(model.n_items)
+        if not 1 <= top_k <= n_items:
+            raise ValueError(
+                f"--top-k {top_k} must be between 1 and the number of "
+                f"items, {n_items}"
+            )
+        self._k = int(top_k)
+        self._n_items = n_items
+        self._score = model.score
+        # Tracked, hence saved: the tf.Variables under the Keras variables,
+        # which the traced graph reads.
+        self.model_variables = [v.value for v in model.variables]
+        self.top_k = tf.Variable(self._k, dtype=tf.int64, trainable=False)
+        self.n_items = tf.Variable(n_items, dtype=tf.int64, trainable=False)
+        self.vocabulary = vocab = tf.saved_model.Asset(vocabulary)
+        self.id_to_index = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                vocab, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                vocab_size=n_items,
+            ),
+            default_value=features.PAD,
+        )
+        self.index_to_id = tf.lookup.StaticHashTable(
+            tf.lookup.TextFileInitializer(
+                vocab, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                vocab_size=n_items,
+            ),
+            default_value=ID_PAD,
+        )
+        self.recommend_ids = tf.function(
+            self._recommend_ids,
+            input_signature=[
+                tf.TensorSpec(
+                    [None, None], tf.string, name=IDS_INPUT
+                )
+            ],
+        )
+        self.recommend_indices = tf.function(
+            self._recommend_indices,
+            input_signature=[
+                tf.TensorSpec(
+                    [None, None], tf.int64, name=INDICES_INPUT
+                )
+            ],
+        )
+
+    def signature_functions(self) -> dict:
+        """Signature name -> tf.function, for tf.saved_model.save."""
+        return {
+            SERVING_SIGNATURE: self.recommend_ids,
+            INDEX_SIGNATURE: self.recommend_indices,
+        }
+
+    def _recommend_ids(self, items):
+        """Top-k of users given by raw item ids (string, "" padded)."""
+        indices = self.id_to_index.lookup(items)  # [batch, max_len], -1: none
+        unknown = tf.logical_and(items != ID_PAD, indices == features.PAD)
+        return self._top_k(indices, unknown)
+
+    def _recommend_indices(self, item_indices):
+        """Top-k of users given by item indices (int64, -1 padded)."""
+        known = tf.logical_and(item_indices >= 0, item_indices < self._n_items)
+        unknown = tf.logical_and(item_indices != features.PAD, ~known)
+        indices = tf.where(known, item_indices, features.PAD)
+        return self._top_k(indices, unknown)
+
+    def _top_k(self, indices, unknown):
+        """The outputs of both signatures.
+
+        Args:
+            indices: int64 ``[batch, max_len]``, known items or -1.
+            unknown: bool ``[batch, max_len]``, input ids not known.
+        """
+        indices = unique_items(indices)
+        scores = tf.cast(self._score(indices), tf.float32)  # [batch, items]
+        scores, top = tf.math.top_k(mask_items(scores, indices), k=self._k)
+        top = tf.cast(top, tf.int64)  # [batch, k]
+        return {
+            ITEM_IDS: self.index_to_id.lookup(top),
+            ITEM_INDICES: top,
+            SCORES: scores,
+            UNKNOWN_ITEMS: tf.reduce_sum(
+                tf.cast(unknown, tf.int64), axis=1
+            ),
+        }
