@@ -92,6 +92,12 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="start over in a run directory that holds another run",
     )
+    p.add_argument(
+        "--export-dir",
+        help="at the end, export the best model as a SavedModel for TF "
+        "Serving into EXPORT_DIR/N (next version; python -m "
+        "tf_multvae.export)",
+    )
     return p.parse_args(argv)
 
 
@@ -181,6 +187,75 @@ def _prepare_run_dir(run_dir: str, resolved: dict, overwrite: bool) -> None:
         json.dump(resolved, f, indent=2)
 
 
+def build_compiled_model(config: cfg.RunConfig, n_items: int):
+    """The model of ``config``, built and compiled with its learning rate.
+
+    Call it under the strategy's scope. ``tuning/search.py`` builds its
+    trial models here too, so a tuned configuration trains as it would here.
+    """
+    from tf_multvae.model import build_model
+    from tf_multvae.model import compile_model
+
+    m, t = config.model, config.train
+    hparams = dict(
+        hidden_dims=m.hidden_dims,
+        latent_dim=m.latent_dim,
+        dropout=m.dropout,
+        likelihood=m.likelihood,
+        seed=t.seed,
+    )
+    if m.kind == "vae":
+        hparams.update(
+            anneal_cap=m.anneal_cap, total_anneal_steps=m.total_anneal_steps
+        )
+    else:
+        hparams.update(weight_decay=m.weight_decay)
+    model = build_model(m.kind, n_items, **hparams)
+    compile_model(model, t.learning_rate)
+    return model
+
+
+def fit_data(
+    data_dir: str,
+    train: cfg.TrainConfig,
+    initial_epoch: int = 0,
+    stacked: bool = False,
+) -> dict:
+    """The data arguments of ``model.fit``, as ``run`` trains.
+
+    Training batches for epochs ``initial_epoch`` .. ``train.epochs - 1``,
+    seeded per epoch, and one pass over the validation users after each
+    epoch (which logs ``val_ndcg_at_100``).
+
+    Args:
+        stacked: validation batches as one tensor (``stack_eval_batch``),
+            which MultiWorkerMirroredStrategy needs.
+    """
+    from tf_multvae import data
+    from tf_multvae.model import stack_eval_batch
+
+    train_ds = data.train_dataset(
+        data_dir,
+        train.batch_size,
+        train.seed,
+        epochs=(initial_epoch, train.epochs),
+    )
+    # Repeated, with validation_steps one pass: Keras keeps one validation
+    # iterator for the whole fit (under a distribution strategy too).
+    valid_ds = data.eval_dataset(data_dir, "validation", train.batch_size)
+    if stacked:
+        valid_ds = valid_ds.map(stack_eval_batch)
+    return dict(
+        x=train_ds,
+        steps_per_epoch=data.steps_per_epoch(data_dir, train.batch_size),
+        validation_data=valid_ds.repeat(),
+        validation_steps=math.ceil(
+            data.count_users(data_dir, "validation") / train.batch_size
+        ),
+        shuffle=False,  # the dataset shuffles, seeded per epoch
+    )
+
+
 def run(
     config: cfg.RunConfig,
     data_dir: str,
@@ -188,11 +263,16 @@ def run(
     deterministic: bool = False,
     overwrite: bool = False,
     verbose: int | str = "auto",
+    export_dir: str | None = None,
 ) -> dict:
     """Trains, keeps the best epoch, evaluates it on the test users.
 
+    With ``export_dir``, the best model is then exported there as the
+    next SavedModel version (``tf_multvae.export``).
+
     Returns:
-        The contents of metrics.json.
+        The contents of metrics.json (plus ``saved_model``, the exported
+        version directory, with ``export_dir``).
 
     Raises:
         FileNotFoundError, ValueError: bad data directory or arguments.
@@ -205,9 +285,6 @@ def run(
     from tf_multvae import callbacks as cb
     from tf_multvae import data
     from tf_multvae import evaluation
-    from tf_multvae.model import build_model
-    from tf_multvae.model import compile_model
-    from tf_multvae.model import stack_eval_batch
 
     info = data.load_info(data_dir)
     t = config.train
@@ -232,22 +309,8 @@ def run(
     }
     _prepare_run_dir(run_dir, resolved, overwrite)
 
-    hparams = dict(
-        hidden_dims=m.hidden_dims,
-        latent_dim=m.latent_dim,
-        dropout=m.dropout,
-        likelihood=m.likelihood,
-        seed=t.seed,
-    )
-    if m.kind == "vae":
-        hparams.update(
-            anneal_cap=m.anneal_cap, total_anneal_steps=m.total_anneal_steps
-        )
-    else:
-        hparams.update(weight_decay=m.weight_decay)
     with strategy.scope():
-        model = build_model(m.kind, info.n_items, **hparams)
-        compile_model(model, t.learning_rate)
+        model = build_compiled_model(config, info.n_items)
         model.optimizer.build(model.trainable_variables)
     guard = cb.NanGuard()
     backup = cb.EpochBackup(os.path.join(run_dir, "backup"), model, guard)
@@ -259,30 +322,17 @@ def run(
         cb.BestWeights(run_dir, initial_epoch, guard),
         backup,  # last: a backup means every other callback has its state
     ]
-    steps = data.steps_per_epoch(data_dir, t.batch_size)
-    train_ds = data.train_dataset(
-        data_dir, t.batch_size, t.seed, epochs=(initial_epoch, t.epochs)
+    multi_worker = isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
     )
-    # Repeated, with validation_steps one pass: Keras keeps one validation
-    # iterator for the whole fit (under a distribution strategy too).
-    valid_ds = data.eval_dataset(data_dir, "validation", t.batch_size)
-    if isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        valid_ds = valid_ds.map(stack_eval_batch)
-    valid_ds = valid_ds.repeat()
     if verbose == "auto":
         verbose = 1 if sys.stdout.isatty() else 2
     started = time.time()
     if initial_epoch < t.epochs:
         model.fit(
-            train_ds,
+            **fit_data(data_dir, t, initial_epoch, stacked=multi_worker),
             epochs=t.epochs,
             initial_epoch=initial_epoch,
-            steps_per_epoch=steps,
-            validation_data=valid_ds,
-            validation_steps=math.ceil(
-                data.count_users(data_dir, "validation") / t.batch_size
-            ),
-            shuffle=False,  # the dataset shuffles, seeded per epoch
             callbacks=callbacks,
             verbose=verbose,
         )
@@ -319,6 +369,10 @@ def run(
         model.save(os.path.join(run_dir, "best.keras"))
         with open(os.path.join(run_dir, "metrics.json"), "w") as f:
             json.dump(result, f, indent=2)
+        if export_dir:
+            from tf_multvae import export
+
+            result["saved_model"] = export.export_run(run_dir, export_dir)
     if guard.stopped_at is not None:
         raise FloatingPointError(result["stopped"])
     return result
@@ -337,7 +391,10 @@ def main(argv=None) -> int:
         "runs", f"{args.dataset}-{config.model.kind}"
     )
     try:
-        result = run(config, data_dir, run_dir, args.deterministic, args.overwrite)
+        result = run(
+            config, data_dir, run_dir, args.deterministic, args.overwrite,
+            export_dir=args.export_dir,
+        )
     except (FileNotFoundError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -354,6 +411,8 @@ def main(argv=None) -> int:
     )
     print(f"run directory: {os.path.abspath(run_dir)}")
     print(f"TensorBoard:   tensorboard --logdir {os.path.abspath(run_dir)}/logs")
+    if "saved_model" in result:
+        print(f"SavedModel:    {os.path.abspath(result['saved_model'])}")
     return 0
 
 
