@@ -208,3 +208,22 @@ def test_l2_penalty_sums_squares():
     assert value.dtype == tf.float32 and value.shape == ()
     np.testing.assert_allclose(value, expected, rtol=1e-5)
     np.testing.assert_allclose(losses.l2_penalty([]), 0.0)
+
+
+@pytest.mark.parametrize("dtype", [tf.float32, tf.bfloat16])
+def test_multinomial_gradient_weights_each_user(dtype):
+    """The written-out gradient scales by each user's upstream gradient."""
+    raw = np.random.normal(size=(4, N_ITEMS)).astype(np.float32)
+    ids = _random_ids(4, N_ITEMS, 5)
+    weights = np.array([0.5, -2.0, 1.0, 3.0], np.float32)
+    logits = tf.Variable(tf.cast(raw, dtype))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(weights * losses.multinomial_nll(logits, ids))
+    grad = tf.cast(tape.gradient(loss, logits), tf.float32).numpy()
+    rounded = tf.cast(tf.cast(raw, dtype), tf.float32).numpy()
+    x = _clicks_ref(ids, N_ITEMS)
+    soft = np.exp(rounded - rounded.max(1, keepdims=True))
+    soft /= soft.sum(axis=1, keepdims=True)
+    expected = weights[:, None] * (x.sum(1, keepdims=True) * soft - x)
+    tolerance = 1e-5 if dtype == tf.float32 else 0.05
+    np.testing.assert_allclose(grad, expected, atol=tolerance)

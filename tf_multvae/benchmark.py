@@ -8,7 +8,9 @@ held-out users (fold-in -> masked top-100 metrics). Prints the figures and,
 as its last line, one JSON object with ``train_users_per_s``,
 ``eval_users_per_s``, ``bound_users_per_s`` (the matmul throughput measured
 in the same run divided by the model's training FLOPs per user with sparse
-input) and ``peak_rss_mb``.
+input) and ``peak_rss_mb``. Each rate is the best of three timed windows
+(the matmul rate is measured three times, between them): on a shared
+machine the fastest window is the least disturbed.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import resource
 import sys
 import time
 
+WINDOWS = 3  # timed windows per figure; the best one is reported
 SHAPES = {"ml-20m": (20_108, 73), "msd": (41_140, 59), "ml-1m": (3_497, 95)}
 
 
@@ -56,7 +59,8 @@ def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
     for _ in range(repeats):
         out = step()
     out.numpy()
-    return repeats * 2.0 * batch * hidden * n_items / (time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return repeats * 2.0 * batch * hidden * n_items / seconds
 
 
 def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
@@ -75,12 +79,21 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
     dtype = tf.bfloat16 if mixed_precision else tf.float32
     users = padded_users(batch * 4, n_items, clicks, seed=0)
     train = tf.data.Dataset.from_tensor_slices(users).batch(batch).repeat()
-    model = build_model("vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0)
+    model = build_model(
+        "vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0
+    )
     compile_model(model)
     model.fit(train, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up
-    start = time.perf_counter()
-    model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
-    train_rate = steps * batch / (time.perf_counter() - start)
+    matmul_rates = [matmul_flops_per_s(n_items, hidden, batch, dtype)]
+    # Best of WINDOWS timings (as timeit does): on a shared machine the
+    # fastest window is the one least disturbed by other jobs.
+    train_rate = 0.0
+    for _ in range(WINDOWS):
+        start = time.perf_counter()
+        model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
+        seconds = time.perf_counter() - start
+        train_rate = max(train_rate, steps * batch / seconds)
+    matmul_rates.append(matmul_flops_per_s(n_items, hidden, batch, dtype))
 
     fold_in = tf.constant(users[:, : users.shape[1] // 2])
     heldout = tf.constant(users[:, users.shape[1] // 2 :])
@@ -90,14 +103,18 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
         return metrics.ranking_metrics(model.score(f), f, h)["ndcg_at_100"]
 
     evaluate(fold_in[:batch], heldout[:batch]).numpy()
-    start = time.perf_counter()
-    for i in range(0, users.shape[0], batch):
-        out = evaluate(fold_in[i : i + batch], heldout[i : i + batch])
-    out.numpy()
-    eval_rate = users.shape[0] / (time.perf_counter() - start)
+    eval_rate = 0.0
+    for _ in range(WINDOWS):
+        start = time.perf_counter()
+        for i in range(0, users.shape[0], batch):
+            out = evaluate(fold_in[i : i + batch], heldout[i : i + batch])
+        out.numpy()
+        seconds = time.perf_counter() - start
+        eval_rate = max(eval_rate, users.shape[0] / seconds)
+    matmul_rates.append(matmul_flops_per_s(n_items, hidden, batch, dtype))
 
     flops = training_flops_per_user(n_items, hidden, latent, clicks)
-    bound = matmul_flops_per_s(n_items, hidden, batch, dtype) / flops
+    bound = max(matmul_rates) / flops
     return {
         "shape": shape,
         "n_items": n_items,
@@ -109,6 +126,7 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
         "bound_users_per_s": round(bound, 1),
         "train_fraction_of_bound": round(train_rate / bound, 3),
         "training_mflops_per_user": round(flops / 1e6, 1),
+        "matmul_gflops": round(max(matmul_rates) / 1e9, 1),
         "peak_rss_mb": round(
             resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
         ),
@@ -118,7 +136,7 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tf_multvae.benchmark")
     p.add_argument("--shape", choices=sorted(SHAPES), default="ml-20m")
-    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--steps", type=int, default=10, help="per window")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--mixed-precision", action="store_true")
     args = p.parse_args(argv)

@@ -34,12 +34,8 @@ def _clicks(item_ids: tf.Tensor, n_items: tf.Tensor) -> tf.Tensor:
     """
     item_ids = tf.cast(item_ids, tf.int64)
     is_item = _is_item(item_ids)
-    rows = tf.broadcast_to(
-        tf.range(tf.shape(item_ids, out_type=tf.int64)[0])[:, None],
-        tf.shape(item_ids, out_type=tf.int64),
-    )
     columns = tf.where(is_item, item_ids, tf.zeros_like(item_ids))
-    coords = tf.stack([rows, columns], axis=-1)  # [batch, max_len, 2]
+    coords = _coordinates(columns)  # [batch, max_len, 2]
     batch = tf.shape(item_ids, out_type=tf.int64)[0]
     shape = tf.stack([batch, tf.cast(n_items, tf.int64)])
     return tf.scatter_nd(coords, tf.cast(is_item, tf.float32), shape)
@@ -53,6 +49,12 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
     log-probabilities of the clicked items are gathered; no dense one-hot
     is built.
 
+    The gradient is written out, d/df_u = n_u softmax(f_u) - x_u per unit
+    of upstream gradient (n_u: the user's clicks): one exp over the logits
+    and a scatter of the clicks into it, where automatic differentiation of
+    the gather would build a zero ``[batch, n_items]`` tensor, scatter into
+    it and then run the log-softmax gradient over it.
+
     Args:
         logits: float32, bfloat16 or float16 ``[batch, n_items]``, the
             decoder's f_u. Cast to float32 before the log-softmax, so a
@@ -65,13 +67,37 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
         log_softmax(f_u)_i (0 for a user without clicks). Not reduced over
         users.
     """
-    log_probs = tf.nn.log_softmax(tf.cast(logits, tf.float32), axis=-1)
     item_ids = tf.cast(item_ids, tf.int64)
     is_item = _is_item(item_ids)
     safe_ids = tf.where(is_item, item_ids, tf.zeros_like(item_ids))
-    picked = tf.gather(log_probs, safe_ids, axis=1, batch_dims=1)
-    picked = tf.where(is_item, picked, tf.zeros_like(picked))
-    return -tf.reduce_sum(picked, axis=-1)
+    weights = tf.cast(is_item, tf.float32)  # [batch, max_len]
+    counts = tf.reduce_sum(weights, axis=1)  # [batch], n_u
+
+    @tf.custom_gradient
+    def nll(logits):
+        log_probs = tf.nn.log_softmax(logits, axis=-1)  # [batch, n_items]
+        picked = tf.gather(log_probs, safe_ids, axis=1, batch_dims=1)
+        per_user = -tf.reduce_sum(picked * weights, axis=-1)
+
+        def grad(upstream):  # [batch]
+            d_logits = tf.exp(log_probs) * (counts * upstream)[:, None]
+            # Padding points at item 0 with a zero update.
+            return tf.tensor_scatter_nd_sub(
+                d_logits,
+                _coordinates(safe_ids),
+                weights * upstream[:, None],
+            )  # [batch, n_items]
+
+        return per_user, grad
+
+    return nll(tf.cast(logits, tf.float32))
+
+
+def _coordinates(item_ids: tf.Tensor) -> tf.Tensor:
+    """int64 ``[batch, max_len, 2]``: (row, item) of every entry."""
+    shape = tf.shape(item_ids, out_type=tf.int64)
+    rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
+    return tf.stack([rows, item_ids], axis=-1)
 
 
 def gaussian_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:

@@ -76,15 +76,14 @@ def mask_fold_in(scores: tf.Tensor, fold_in_ids: tf.Tensor) -> tf.Tensor:
     is_item = _is_item(fold_in_ids)
     shape = tf.shape(fold_in_ids, out_type=tf.int64)
     rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
-    # Padding scatters weight 0 onto item 0, keeping every shape static.
+    # Padding points at item 0 with +inf, which min leaves unchanged: every
+    # shape stays static, and one pass over the scores does it.
     columns = tf.where(is_item, fold_in_ids, tf.zeros_like(fold_in_ids))
     coords = tf.stack([rows, columns], axis=-1)  # [batch, max_len, 2]
-    seen = tf.scatter_nd(
-        coords,
-        tf.cast(is_item, tf.int32),
-        tf.shape(scores, out_type=tf.int64),
-    )  # [batch, n_items], 1 at fold-in items
-    return tf.where(seen > 0, tf.constant(-np.inf, tf.float32), scores)
+    updates = tf.where(
+        is_item, tf.constant(-np.inf, tf.float32), tf.constant(np.inf)
+    )  # [batch, max_len]
+    return tf.tensor_scatter_nd_min(scores, coords, updates)
 
 
 def top_k_items(scores: tf.Tensor, k: int) -> tf.Tensor:
