@@ -42,3 +42,20 @@ def shared_file(relative: str) -> pathlib.Path:
 @pytest.fixture
 def in_process() -> list[str]:
     return list(IN_PROCESS)
+
+
+@pytest.fixture(scope="session")
+def small_dataset(tmp_path_factory) -> str:
+    """Synthetic clicks of 1,500 users x 400 items, prepared once per run.
+
+    Tests only read it; one that changes a dataset prepares its own.
+    """
+    from data_prep import pipeline
+
+    out = tmp_path_factory.mktemp("data") / "synthetic"
+    code = pipeline.main(
+        ["--dataset", "synthetic", "--synthetic-users", "1500",
+         "--synthetic-items", "400", "--out", str(out), *IN_PROCESS]
+    )
+    assert code == 0
+    return str(out)

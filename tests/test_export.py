@@ -19,10 +19,8 @@ import keras
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import IN_PROCESS
 from conftest import REPO
 
-from data_prep import pipeline
 from tf_multvae import data
 from tf_multvae import export
 from tf_multvae import features
@@ -38,14 +36,10 @@ USERS = 40  # test users checked against the in-memory model
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory) -> pathlib.Path:
+def run_dir(tmp_path_factory, small_dataset) -> pathlib.Path:
     """A 2-epoch run on small synthetic data, exported by train itself."""
     root = tmp_path_factory.mktemp("export")
-    data_dir = root / "data"
-    assert pipeline.main(
-        ["--dataset", "synthetic", "--synthetic-users", "1500",
-         "--synthetic-items", "400", "--out", str(data_dir), *IN_PROCESS]
-    ) == 0
+    data_dir = small_dataset
     run = root / "run"
     assert train.main(
         ["--dataset", "synthetic", "--data-dir", str(data_dir), "--run-dir",

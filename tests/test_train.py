@@ -12,10 +12,8 @@ import time
 
 import pytest
 import tensorflow as tf
-from conftest import IN_PROCESS
 from conftest import REPO
 
-from data_prep import pipeline
 from tf_multvae import train
 
 SMALL = [
@@ -25,14 +23,8 @@ SMALL = [
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    code = pipeline.main(
-        ["--dataset", "synthetic", "--synthetic-users", "1500",
-         "--synthetic-items", "400", "--out", str(out), *IN_PROCESS]
-    )
-    assert code == 0
-    return str(out)
+def dataset(small_dataset) -> str:
+    return small_dataset
 
 
 def read_scalars(log_dir: str) -> dict[str, list[float]]:

@@ -23,12 +23,10 @@ import types
 import keras_tuner as kt
 import pytest
 import tensorflow as tf
-from conftest import IN_PROCESS
 from conftest import REPO
 from keras_tuner.src.distribute import oracle_chief
 from tensorboard.plugins.hparams import plugin_data_pb2
 
-from data_prep import pipeline
 from tf_multvae import config as cfg
 from tf_multvae import train
 from tuning import hypermodel as hm
@@ -40,14 +38,8 @@ ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> str:
-    out = tmp_path_factory.mktemp("data") / "synthetic"
-    code = pipeline.main(
-        ["--dataset", "synthetic", "--synthetic-users", "1500",
-         "--synthetic-items", "400", "--out", str(out), *IN_PROCESS]
-    )
-    assert code == 0
-    return str(out)
+def dataset(small_dataset) -> str:
+    return small_dataset
 
 
 def read_rows(out) -> list[dict]:
