@@ -133,6 +133,13 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
     }
 
 
+def print_figures(result: dict) -> None:
+    """One figure per line, then all of them as the last line's JSON."""
+    for key, value in result.items():
+        print(f"{key:28s}{value}")
+    print(json.dumps(result))
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m tf_multvae.benchmark")
     p.add_argument("--shape", choices=sorted(SHAPES), default="ml-20m")
@@ -141,9 +148,7 @@ def main(argv=None) -> int:
     p.add_argument("--mixed-precision", action="store_true")
     args = p.parse_args(argv)
     result = run(args.shape, args.steps, args.batch_size, args.mixed_precision)
-    for key, value in result.items():
-        print(f"{key:28s}{value}")
-    print(json.dumps(result))
+    print_figures(result)
     return 0
 
 

@@ -21,13 +21,14 @@ its last line, one JSON object.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
 import time
 
 import numpy as np
+
+from tf_multvae.benchmark import print_figures
 
 N_ITEMS, HIDDEN, LATENT, CLICKS = 20_108, 600, 200, 73  # ML-20M shape
 TOP_K = 100
@@ -168,9 +169,7 @@ def main(argv=None) -> int:
         return 2
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = run(args.requests, args.batch, args.rounds)
-    for key, value in result.items():
-        print(f"{key:28s}{value}")
-    print(json.dumps(result))
+    print_figures(result)
     return 0
 
 

@@ -161,16 +161,12 @@ def main(argv=None) -> int:
     runs_root = args.runs_root or os.path.join(
         "runs", f"table4-{args.dataset}"
     )
-    try:
-        results = collect_or_train(
-            args.dataset, data_dir, runs_root, train_flags, args.collect_only
-        )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except FloatingPointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    results, code = train.call_for_cli(
+        collect_or_train,
+        args.dataset, data_dir, runs_root, train_flags, args.collect_only,
+    )
+    if code:
+        return code
     from tf_multvae import runs
 
     result = table(results, args.dataset)

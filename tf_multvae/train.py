@@ -378,6 +378,23 @@ def run(
     return result
 
 
+def call_for_cli(fn, *args, **kwargs) -> tuple[object, int]:
+    """``(fn(*args, **kwargs), 0)``, or ``(None, exit code)`` on an error.
+
+    The commands that train share these exit codes: 2 for bad arguments
+    or data (FileNotFoundError, ValueError), 1 when the loss became NaN
+    (FloatingPointError). The error's message goes to stderr.
+    """
+    try:
+        return fn(*args, **kwargs), 0
+    except (FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None, 2
+    except FloatingPointError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None, 1
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -390,17 +407,12 @@ def main(argv=None) -> int:
     run_dir = args.run_dir or os.path.join(
         "runs", f"{args.dataset}-{config.model.kind}"
     )
-    try:
-        result = run(
-            config, data_dir, run_dir, args.deterministic, args.overwrite,
-            export_dir=args.export_dir,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except FloatingPointError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 1
+    result, code = call_for_cli(
+        run, config, data_dir, run_dir, args.deterministic, args.overwrite,
+        export_dir=args.export_dir,
+    )
+    if code:
+        return code
     test = result["test"]
     print(
         f"best epoch {result['best_epoch']}; test users {test['users']}: "
