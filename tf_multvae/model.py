@@ -81,15 +81,37 @@ class _RecommenderModel(keras.Model):
     """What both models share: scoring, evaluation and the trackers."""
 
     def _set_shared(
-        self, n_items, hidden_dims, latent_dim, dropout, likelihood, seed
+        self,
+        encoder_class,
+        n_items,
+        hidden_dims,
+        latent_dim,
+        dropout,
+        likelihood,
+        seed,
     ):
-        """The constructor arguments both models take, normalized."""
+        """The constructor arguments both models take, normalized, and the
+        encoder (of ``encoder_class``) and decoder built from them."""
         self.n_items = int(n_items)
         self.hidden_dims = tuple(int(d) for d in hidden_dims)
         self.latent_dim = int(latent_dim)
         self.dropout = float(dropout)
         self.likelihood = _check_likelihood(likelihood)
         self.seed = seed
+        self.encoder = encoder_class(
+            self.n_items,
+            self.hidden_dims,
+            self.latent_dim,
+            self.dropout,
+            seed=seed,
+            name="encoder",
+        )
+        self.decoder = layers.Decoder(
+            self.n_items,
+            tuple(reversed(self.hidden_dims)),
+            seed=None if seed is None else seed + 2000,
+            name="decoder",
+        )
 
     def _shared_config(self) -> dict:
         return dict(
@@ -194,26 +216,13 @@ class MultVAE(_RecommenderModel):
     ):
         super().__init__(**kwargs)
         self._set_shared(
-            n_items, hidden_dims, latent_dim, dropout, likelihood, seed
+            layers.Encoder,
+            n_items, hidden_dims, latent_dim, dropout, likelihood, seed,
         )
         self.anneal_cap = float(anneal_cap)
         self.total_anneal_steps = int(total_anneal_steps)
-        self.encoder = layers.Encoder(
-            self.n_items,
-            self.hidden_dims,
-            self.latent_dim,
-            self.dropout,
-            seed=seed,
-            name="encoder",
-        )
         self.sampling = layers.Sampling(
             seed=None if seed is None else seed + 1000, name="sampling"
-        )
-        self.decoder = layers.Decoder(
-            self.n_items,
-            tuple(reversed(self.hidden_dims)),
-            seed=None if seed is None else seed + 2000,
-            name="decoder",
         )
         self.train_trackers = [
             keras.metrics.Mean(name=name) for name in ("loss", "nll", "kl")
@@ -315,23 +324,10 @@ class MultDAE(_RecommenderModel):
     ):
         super().__init__(**kwargs)
         self._set_shared(
-            n_items, hidden_dims, latent_dim, dropout, likelihood, seed
+            layers.DenoisingEncoder,
+            n_items, hidden_dims, latent_dim, dropout, likelihood, seed,
         )
         self.weight_decay = float(weight_decay)
-        self.encoder = layers.DenoisingEncoder(
-            self.n_items,
-            self.hidden_dims,
-            self.latent_dim,
-            self.dropout,
-            seed=seed,
-            name="encoder",
-        )
-        self.decoder = layers.Decoder(
-            self.n_items,
-            tuple(reversed(self.hidden_dims)),
-            seed=None if seed is None else seed + 2000,
-            name="decoder",
-        )
         # "l2" is the term added to the loss: weight_decay * sum of w^2.
         self.train_trackers = [
             keras.metrics.Mean(name=name) for name in ("loss", "nll", "l2")
