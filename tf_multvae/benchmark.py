@@ -6,11 +6,14 @@ Trains Mult-VAE^PR on synthetic users with the item count and clicks per
 user of ML-20M (20,108 items, 73 per user) or MSD (41,140, 59), then ranks
 held-out users (fold-in -> masked top-100 metrics). Prints the figures and,
 as its last line, one JSON object with ``train_users_per_s``,
-``eval_users_per_s``, ``bound_users_per_s`` (the matmul throughput measured
-in the same run divided by the model's training FLOPs per user with sparse
-input) and ``peak_rss_mb``. Each rate is the best of three timed windows
-(the matmul rate is measured three times, between them): on a shared
-machine the fastest window is the least disturbed.
+``eval_users_per_s``, ``bound_users_per_s`` (the fp32 matmul throughput
+measured in the same run divided by the model's training FLOPs per user
+with sparse input), ``eval_bound_users_per_s`` (the same for one forward
+pass) and ``peak_rss_mb``. ``--mixed-precision`` also trains under
+``mixed_bfloat16`` in the same process and adds its rate, its ratio to
+fp32 and the bfloat16 matmul rate. Each rate is the best of three timed
+windows (the matmul rate is measured between them): on a shared machine
+the fastest window is the least disturbed.
 """
 
 from __future__ import annotations
@@ -37,11 +40,19 @@ def padded_users(n_users, n_items, clicks, seed):
     return out
 
 
+def forward_flops_per_user(n_items, hidden, latent, clicks) -> float:
+    """Multiply-adds x 2 of one user's forward pass, sparse input."""
+    return 2.0 * (
+        clicks * hidden  # the sparse first layer touches nnz rows
+        + hidden * 2 * latent
+        + latent * hidden
+        + hidden * n_items
+    )
+
+
 def training_flops_per_user(n_items, hidden, latent, clicks) -> float:
-    """Forward + backward (3 matmuls each) FLOPs of one user, sparse input."""
-    dense = hidden * 2 * latent + latent * hidden + hidden * n_items
-    sparse_input = clicks * hidden  # the sparse first layer touches nnz rows
-    return 6.0 * (dense + sparse_input)
+    """Forward + backward: each matmul's forward, dW and dx, 3 x forward."""
+    return 3.0 * forward_flops_per_user(n_items, hidden, latent, clicks)
 
 
 def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
@@ -63,37 +74,54 @@ def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
     return repeats * 2.0 * batch * hidden * n_items / seconds
 
 
-def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
-    import keras
-    import tensorflow as tf
+def _best_rate(work, units: float) -> float:
+    """Best of WINDOWS timings of ``work()`` (as timeit does): on a shared
+    machine the fastest window is the one least disturbed by other jobs."""
+    best = 0.0
+    for _ in range(WINDOWS):
+        start = time.perf_counter()
+        work()
+        best = max(best, units / (time.perf_counter() - start))
+    return best
 
-    from tf_multvae import metrics
+
+def _training_rate(policy, n_items, hidden, latent, train, steps, batch):
+    """Users/s of Mult-VAE^PR training under a Keras dtype policy."""
+    import keras
+
     from tf_multvae.model import build_model
     from tf_multvae.model import compile_model
 
-    n_items, clicks = SHAPES[shape]
-    hidden, latent = 600, 200
+    keras.mixed_precision.set_global_policy(policy)
     keras.utils.set_random_seed(0)
-    if mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_bfloat16")
-    dtype = tf.bfloat16 if mixed_precision else tf.float32
-    users = padded_users(batch * 4, n_items, clicks, seed=0)
-    train = tf.data.Dataset.from_tensor_slices(users).batch(batch).repeat()
     model = build_model(
         "vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0
     )
     compile_model(model)
     model.fit(train, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up
-    matmul_rates = [matmul_flops_per_s(n_items, hidden, batch, dtype)]
-    # Best of WINDOWS timings (as timeit does): on a shared machine the
-    # fastest window is the one least disturbed by other jobs.
-    train_rate = 0.0
-    for _ in range(WINDOWS):
-        start = time.perf_counter()
+
+    def work():
         model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
-        seconds = time.perf_counter() - start
-        train_rate = max(train_rate, steps * batch / seconds)
-    matmul_rates.append(matmul_flops_per_s(n_items, hidden, batch, dtype))
+
+    rate = _best_rate(work, steps * batch)
+    keras.mixed_precision.set_global_policy("float32")
+    return model, rate
+
+
+def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
+    import tensorflow as tf
+
+    from tf_multvae import metrics
+
+    n_items, clicks = SHAPES[shape]
+    hidden, latent = 600, 200
+    users = padded_users(batch * 4, n_items, clicks, seed=0)
+    train = tf.data.Dataset.from_tensor_slices(users).batch(batch).repeat()
+    fp32_matmul = [matmul_flops_per_s(n_items, hidden, batch, tf.float32)]
+    model, train_rate = _training_rate(
+        "float32", n_items, hidden, latent, train, steps, batch
+    )
+    fp32_matmul.append(matmul_flops_per_s(n_items, hidden, batch, tf.float32))
 
     fold_in = tf.constant(users[:, : users.shape[1] // 2])
     heldout = tf.constant(users[:, users.shape[1] // 2 :])
@@ -103,34 +131,52 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
         return metrics.ranking_metrics(model.score(f), f, h)["ndcg_at_100"]
 
     evaluate(fold_in[:batch], heldout[:batch]).numpy()
-    eval_rate = 0.0
-    for _ in range(WINDOWS):
-        start = time.perf_counter()
+
+    def work():
         for i in range(0, users.shape[0], batch):
             out = evaluate(fold_in[i : i + batch], heldout[i : i + batch])
         out.numpy()
-        seconds = time.perf_counter() - start
-        eval_rate = max(eval_rate, users.shape[0] / seconds)
-    matmul_rates.append(matmul_flops_per_s(n_items, hidden, batch, dtype))
+
+    eval_rate = _best_rate(work, users.shape[0])
+    fp32_matmul.append(matmul_flops_per_s(n_items, hidden, batch, tf.float32))
 
     flops = training_flops_per_user(n_items, hidden, latent, clicks)
-    bound = max(matmul_rates) / flops
-    return {
+    eval_flops = forward_flops_per_user(n_items, hidden, latent, clicks / 2)
+    matmul = max(fp32_matmul)
+    result = {
         "shape": shape,
         "n_items": n_items,
         "clicks_per_user": clicks,
         "batch": batch,
-        "mixed_precision": mixed_precision,
         "train_users_per_s": round(train_rate, 1),
         "eval_users_per_s": round(eval_rate, 1),
-        "bound_users_per_s": round(bound, 1),
-        "train_fraction_of_bound": round(train_rate / bound, 3),
+        "bound_users_per_s": round(matmul / flops, 1),
+        "train_fraction_of_bound": round(train_rate * flops / matmul, 3),
+        "eval_bound_users_per_s": round(matmul / eval_flops, 1),
+        "eval_fraction_of_bound": round(eval_rate * eval_flops / matmul, 3),
         "training_mflops_per_user": round(flops / 1e6, 1),
-        "matmul_gflops": round(max(matmul_rates) / 1e9, 1),
-        "peak_rss_mb": round(
-            resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
-        ),
+        "matmul_gflops": round(matmul / 1e9, 1),
     }
+    if mixed_precision:
+        del model
+        bf16_matmul = matmul_flops_per_s(n_items, hidden, batch, tf.bfloat16)
+        _, mixed_rate = _training_rate(
+            "mixed_bfloat16", n_items, hidden, latent, train, steps, batch
+        )
+        bf16_matmul = max(
+            bf16_matmul,
+            matmul_flops_per_s(n_items, hidden, batch, tf.bfloat16),
+        )
+        result.update(
+            mixed_train_users_per_s=round(mixed_rate, 1),
+            mixed_over_fp32=round(mixed_rate / train_rate, 3),
+            bf16_matmul_gflops=round(bf16_matmul / 1e9, 1),
+            bf16_over_fp32_matmul=round(bf16_matmul / matmul, 3),
+        )
+    result["peak_rss_mb"] = round(
+        resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
+    )
+    return result
 
 
 def print_figures(result: dict) -> None:

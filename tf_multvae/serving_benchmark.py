@@ -28,20 +28,11 @@ import time
 
 import numpy as np
 
+from tf_multvae.benchmark import forward_flops_per_user
 from tf_multvae.benchmark import print_figures
 
 N_ITEMS, HIDDEN, LATENT, CLICKS = 20_108, 600, 200, 73  # ML-20M shape
 TOP_K = 100
-
-
-def forward_flops_per_user(n_items, hidden, latent, clicks) -> float:
-    """Multiply-adds x 2 of one user's forward pass, sparse input."""
-    return 2.0 * (
-        clicks * hidden  # the sparse first layer touches nnz rows
-        + hidden * 2 * latent
-        + latent * hidden
-        + hidden * n_items
-    )
 
 
 def _percentiles_ms(seconds: list[float]) -> tuple[float, float]:
