@@ -98,10 +98,13 @@ def _training_rate(policy, n_items, hidden, latent, train, steps, batch):
         "vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0
     )
     compile_model(model)
-    model.fit(train, steps_per_epoch=5, epochs=1, verbose=0)  # warm-up
+    # Warm-up: traces and builds the optimizer before the timed windows.
+    model.fit(train, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)
 
     def work():
-        model.fit(train, steps_per_epoch=steps, epochs=1, verbose=0)
+        model.fit(
+            train, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False
+        )
 
     rate = _best_rate(work, steps * batch)
     keras.mixed_precision.set_global_policy("float32")
