@@ -10,10 +10,10 @@ or this package.
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
 from tf_multvae import features
+from tf_multvae import metrics
 
 SAVED_MODEL_FILE = "saved_model.pb"
 DEFAULT_TOP_K = 100
@@ -50,23 +50,6 @@ def unique_items(item_ids: tf.Tensor) -> tf.Tensor:
         [tf.zeros_like(ids[:, :1], tf.bool), ids[:, 1:] == ids[:, :-1]], 1
     )
     return tf.where(repeated, tf.constant(features.PAD, tf.int64), ids)
-
-
-def mask_items(scores: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
-    """``scores`` with -inf at each user's input items (§4.2).
-
-    Args:
-        scores: float32 ``[batch, n_items]``.
-        item_ids: int64 ``[batch, max_len]`` item indices padded with -1.
-
-    Returns:
-        float32 ``[batch, n_items]``. Writes only the nnz input entries
-        (no second ``[batch, n_items]`` tensor).
-    """
-    where = tf.where(item_ids != features.PAD)  # [nnz, 2] (row, position)
-    coords = tf.stack([where[:, 0], tf.gather_nd(item_ids, where)], axis=1)
-    minus_inf = tf.fill(tf.shape(coords)[:1], tf.constant(-np.inf, tf.float32))
-    return tf.tensor_scatter_nd_update(scores, coords, minus_inf)
 
 
 class ServingModule(tf.Module):
@@ -166,7 +149,8 @@ class ServingModule(tf.Module):
         """
         indices = unique_items(indices)
         scores = tf.cast(self._score(indices), tf.float32)  # [batch, items]
-        scores, top = tf.math.top_k(mask_items(scores, indices), k=self._k)
+        masked = metrics.mask_fold_in(scores, indices)  # §4.2, as in evaluation
+        scores, top = tf.math.top_k(masked, k=self._k)
         top = tf.cast(top, tf.int64)  # [batch, k]
         return {
             ITEM_IDS: self.index_to_id.lookup(top),
