@@ -9,7 +9,8 @@ import random
 import numpy as np
 import pytest
 
-import tf_multvae  # noqa: F401  (first: sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads)
+# First: the package sets TF_ENABLE_ONEDNN_OPTS before TensorFlow loads.
+import tf_multvae  # noqa: F401
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 

@@ -149,7 +149,8 @@ class ServingModule(tf.Module):
         """
         indices = unique_items(indices)
         scores = tf.cast(self._score(indices), tf.float32)  # [batch, items]
-        masked = metrics.mask_fold_in(scores, indices)  # §4.2, as in evaluation
+        # §4.2: the input items are excluded, exactly as in evaluation.
+        masked = metrics.mask_fold_in(scores, indices)
         scores, top = tf.math.top_k(masked, k=self._k)
         top = tf.cast(top, tf.int64)  # [batch, k]
         return {

@@ -1,3 +1,4 @@
 """Hyperparameter search with KerasTuner (see tuning/search.py)."""
 
-import tf_multvae  # noqa: F401  (first: its TensorFlow settings precede TF's import)
+# First: the package's TensorFlow settings must precede TensorFlow's import.
+import tf_multvae  # noqa: F401
