@@ -10,13 +10,11 @@ import os
 __version__ = "0.1.0"
 
 # TensorFlow's x86 builds use oneDNN for matmuls only on CPUs with VNNI,
-# bfloat16 or AMX units unless told to. On CPUs with AVX2 and FMA alone its
-# matmul then runs at about half speed: 70-80 vs 125-135 GFLOP/s for the
-# decoder's [500, 600] x [600, 20108] product on this project's 2-core
-# machine, which made training 1.3-1.6x and evaluation 1.5x faster
-# (README "Training benchmark"). This has to happen before TensorFlow is
-# first imported, so every entry point imports this package first;
-# TF_ENABLE_ONEDNN_OPTS=0 in the environment keeps TensorFlow's default.
+# bfloat16 or AMX units unless told to; on CPUs with AVX2 and FMA alone its
+# matmul then runs at about half speed (measurements: README "Training
+# benchmark"). This has to happen before TensorFlow is first imported, so
+# every entry point imports this package first; TF_ENABLE_ONEDNN_OPTS=0 in
+# the environment keeps TensorFlow's default.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
 
 _EXPORTS = {
