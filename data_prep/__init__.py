@@ -1,1 +1,5 @@
-"""Apache Beam pipelines that prepare Mult-VAE datasets (DESIGN.md §3)."""
+"""Apache Beam pipelines that prepare Mult-VAE datasets.
+
+What a prepared dataset holds: docs/design.md, "The prepared-dataset
+contract".
+"""

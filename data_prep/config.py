@@ -1,4 +1,6 @@
-"""Raw layouts and the paper's preprocessing presets (DESIGN.md §2).
+"""Raw layouts and the paper's preprocessing presets.
+
+The presets follow docs/design.md, "The paper's protocol" (preprocessing).
 
 A :class:`Layout` says how to read a dataset's raw files; a
 :class:`PrepConfig` says how to turn them into clicks and splits. Presets are
@@ -63,7 +65,7 @@ class Layout:
 
 @dataclass(frozen=True)
 class PrepConfig:
-    """Preprocessing parameters (DESIGN.md §2, "Preprocessing").
+    """Preprocessing parameters (docs/design.md, "The paper's protocol").
 
     Attributes:
         dataset: preset name, recorded in metadata.json.
@@ -100,7 +102,9 @@ class PrepConfig:
         for name in ("min_item_users", "min_user_clicks"):
             if getattr(self, name) < 0:
                 flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} must be >= 0, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{flag} must be >= 0, got {getattr(self, name)}"
+                )
         if self.heldout_users is not None and self.heldout_users < 1:
             raise ValueError(
                 f"--heldout-users must be >= 1, got {self.heldout_users}"
@@ -186,7 +190,9 @@ PRESETS = {
     "ml-25m": PrepConfig(
         "ml-25m", MOVIELENS_CSV, heldout_users=10_000, **_MOVIELENS
     ),
-    "ml-1m": PrepConfig("ml-1m", MOVIELENS_DAT, heldout_users=600, **_MOVIELENS),
+    "ml-1m": PrepConfig(
+        "ml-1m", MOVIELENS_DAT, heldout_users=600, **_MOVIELENS
+    ),
     "ml-100k": PrepConfig(
         "ml-100k", MOVIELENS_100K, heldout_users=100, **_MOVIELENS
     ),

@@ -3,7 +3,8 @@
 This is a plain, in-memory transcription of the procedure in the authors'
 ML-20M notebook (Liang et al., 2018, ``VAE_ML20M_WWW2018.ipynb``), kept for
 two jobs: the tests prove that the Beam pipeline reproduces its split exactly,
-and ``data_prep.benchmark`` times it as the "straightforward pandas" baseline.
+and ``python -m benchmarks.prep_speed`` times it as the "straightforward
+pandas" baseline (``benchmarks/prep_pandas.py``).
 The pipeline does not import it. It holds the whole table in memory, which is
 what the pipeline is built to avoid.
 """

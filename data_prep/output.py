@@ -2,7 +2,8 @@
 
 The pipeline writes shards and items.txt into a staging directory next to
 ``--out``; this module adds the metadata and renames the staging directory
-into place, so a failed run never leaves a half dataset behind (DESIGN §3).
+into place, so a failed run never leaves a half dataset behind
+(docs/design.md, "The prepared-dataset contract").
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ import uuid
 from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
-from data_prep.readers import DataPrepError
+from data_prep import counters as names
+from data_prep.errors import DataPrepError
 from tf_multvae import __version__
 from tf_multvae import features
 from tf_multvae import records
@@ -170,8 +172,9 @@ def write_tfds_metadata(directory: str, shards: dict) -> None:
 
 
 def read_vocabulary_size(directory: str) -> int:
-    data = read_bytes(_join(directory, features.VOCAB_FILE))
-    return sum(1 for line in data.split(b"\n") if line.strip())
+    """Items in the vocabulary the pipeline wrote (read as training will)."""
+    path = _join(directory, features.VOCAB_FILE)
+    return len(features.parse_vocabulary(read_bytes(path), path))
 
 
 def build_metadata(
@@ -182,24 +185,30 @@ def build_metadata(
     shards: dict,
     extra_source: dict | None = None,
 ) -> dict:
-    """Assembles metadata.json from the run's Beam counters."""
+    """Assembles metadata.json from the run's Beam counters.
+
+    Args:
+        counters: totals by :mod:`data_prep.counters` name; a counter that
+            never counted is 0.
+    """
     c = lambda name: int(counters.get(name, 0))  # noqa: E731
     splits = {
         features.TRAIN: {
-            "users": c("train_users"),
-            "interactions": c("train_interactions"),
+            "users": c(names.split_users(features.TRAIN)),
+            "interactions": c(names.split_interactions(features.TRAIN)),
         }
     }
-    n_heldout = c("heldout_users_per_split")
+    n_heldout = c(names.HELDOUT_USERS_PER_SPLIT)
     for name in features.HELDOUT_SPLITS:
-        fold_in = c(f"{name}_fold_in_interactions")
-        heldout = c(f"{name}_heldout_interactions")
+        users = c(names.split_users(name))
+        scored = c(names.split_users_scored(name))
+        fold_in = c(names.split_interactions(name, features.FOLD_IN))
+        heldout = c(names.split_interactions(name, features.HELDOUT))
         splits[name] = {
-            "users": c(f"{name}_users"),
-            "users_scored": c(f"{name}_users_scored"),
-            "users_without_targets": c(f"{name}_users")
-            - c(f"{name}_users_scored"),
-            "users_with_no_known_item": n_heldout - c(f"{name}_users"),
+            "users": users,
+            "users_scored": scored,
+            "users_without_targets": users - scored,
+            "users_with_no_known_item": n_heldout - users,
             "interactions": fold_in + heldout,
             "fold_in_interactions": fold_in,
             "heldout_interactions": heldout,
@@ -234,23 +243,12 @@ def build_metadata(
         "heldout_users_per_split": n_heldout,
         "splits": splits,
         "rows": {
-            "read": c("rows_read"),
-            "bad_lines": c("bad_lines"),
-            "below_threshold": c("rows_below_threshold"),
-            "clicks": c("clicks"),
-            "dropped_by_min_item_users": c("rows_dropped_by_min_item_users"),
-            "dropped_by_min_user_clicks": c("rows_dropped_by_min_user_clicks"),
-            **{
-                f"{name}_clicks_outside_vocabulary": c(
-                    f"{name}_clicks_outside_vocabulary"
-                )
-                for name in features.HELDOUT_SPLITS
-            },
+            field: c(counter) for field, counter in names.ROWS_FIELDS.items()
         },
-        "items_dropped_by_min_item_users": c("items_dropped_by_min_item_users"),
-        "users_dropped_by_min_user_clicks": c(
-            "users_dropped_by_min_user_clicks"
-        ),
+        **{
+            field: c(counter)
+            for field, counter in names.DROPPED_FIELDS.items()
+        },
     }
 
 

@@ -1,11 +1,17 @@
 """``python -m data_prep``: raw rating files -> a prepared dataset directory.
 
-    python -m data_prep --dataset ml-20m --raw ml-20m/ratings.csv --out data/ml-20m
+    python -m data_prep --dataset ml-20m --raw ml-20m/ratings.csv \\
+        --out data/ml-20m
 
 Unknown flags are Beam pipeline options and pass through unchanged
 (``--runner DataflowRunner --project ... --temp_location ...``). Without
 ``--runner`` the pipeline runs on Beam's DirectRunner in multi-process mode
 with one worker per core.
+
+The whole command is this one module (longer than 300 lines, by a little,
+because it is the command in one place): flags ->
+PrepConfig, Beam options, the wiring of the stages, the run and the exit
+code; the stages themselves are in transforms, grouping and sinks.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import math
 import os
 import re
 import shutil
-import sys
 import tempfile
 import time
 
@@ -26,21 +31,30 @@ from apache_beam.metrics.metric import MetricsFilter
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
 
+from data_prep import counters
+from data_prep import grouping
 from data_prep import output
+from data_prep import sinks
 from data_prep import transforms
 from data_prep.config import PRESETS
 from data_prep.config import CSV
 from data_prep.config import PrepConfig
-from data_prep.readers import DataPrepError
+from data_prep.errors import DataPrepError
+from data_prep.ranges import ByteRange
+from data_prep.ranges import plan_ranges
+from data_prep.ranges import resolve_raw_files
 from data_prep.readers import arrow_id_type
-from data_prep.readers import plan_ranges
-from data_prep.readers import resolve_raw_files
+from tf_multvae import cli
 
 MB = 1 << 20
-_SEPARATORS = {"\\t": "\t", "tab": "\t", "TAB": "\t", "comma": ",", "space": " "}
+_SEPARATORS = {
+    "\\t": "\t", "tab": "\t", "TAB": "\t", "comma": ",", "space": " "
+}
 
 
-def parse_args(argv=None) -> tuple[argparse.Namespace, list[str]]:
+def parse_args(
+    argv: list[str] | None = None,
+) -> tuple[argparse.Namespace, list[str]]:
     parser = argparse.ArgumentParser(
         prog="python -m data_prep",
         description="Prepare a Mult-VAE dataset (Liang et al. 2018, §4.1) "
@@ -93,7 +107,9 @@ def _threshold(value: str) -> float | None:
     try:
         return float(value)
     except ValueError:
-        raise DataPrepError(f"--threshold must be a number or 'none', not {value!r}")
+        raise DataPrepError(
+            f"--threshold must be a number or 'none', not {value!r}"
+        )
 
 
 def config_from_args(args: argparse.Namespace) -> PrepConfig:
@@ -161,7 +177,13 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-def build(pipeline, config: PrepConfig, ranges, directory: str, shards: int):
+def build(
+    pipeline: beam.Pipeline,
+    config: PrepConfig,
+    ranges: list[ByteRange],
+    directory: str,
+    shards: int,
+) -> None:
     """Wires the stages; everything is written under ``directory``."""
     id_type = arrow_id_type(config.layout)
     why_empty = (
@@ -180,21 +202,25 @@ def build(pipeline, config: PrepConfig, ranges, directory: str, shards: int):
         config.min_user_clicks, config.heldout_users, config.seed, id_type,
         why_empty,
     )
-    grouped = clicks | "GroupByUser" >> transforms.GroupClicksByUser(
+    grouped = clicks | "GroupByUser" >> grouping.GroupClicksByUser(
         plan, shards
     )
-    vocab = grouped[transforms.TRAIN_ITEMS] | "Vocabulary" >> (
+    vocab = grouped[grouping.TRAIN_ITEMS] | "Vocabulary" >> (
         transforms.BuildVocabulary(id_type)
     )
-    grouped[transforms.GROUPS] | "WriteShards" >> transforms.WriteUserShards(
-        plan, vocab, directory, shards, config.seed, config.heldout_fraction,
-        config.min_clicks_to_score,
+    user_lists = grouped[grouping.GROUPS] | "DrawHeldout" >> (
+        grouping.DrawHeldout(
+            plan, vocab, config.seed, config.heldout_fraction,
+            config.min_clicks_to_score,
+        )
     )
-    vocab | "WriteVocabulary" >> transforms.WriteVocabulary(directory)
+    user_lists | "WriteShards" >> sinks.WriteUserShards(directory, shards)
+    vocab | "WriteVocabulary" >> sinks.WriteVocabulary(directory)
 
 
 def _counters(result) -> dict[str, int]:
-    query = MetricsFilter().with_namespace(transforms.NAMESPACE)
+    """The run's counters (:mod:`data_prep.counters` names) -> totals."""
+    query = MetricsFilter().with_namespace(counters.NAMESPACE)
     out = {}
     for counter in result.metrics().query(query)["counters"]:
         value = counter.committed
@@ -244,13 +270,13 @@ def run(
             build(pipeline, config, ranges, staging, shards)
             result = pipeline.run()
             result.wait_until_finish()
-            counters = _counters(result)
+            counts = _counters(result)
             output.add_empty_shards(staging, shards)
             shard_files = output.shard_lengths(staging)
             metadata = output.build_metadata(
                 config.to_json(),
                 files if scratch is None else ["<generated>"],
-                counters,
+                counts,
                 output.read_vocabulary_size(staging),
                 shard_files,
                 extra_source,
@@ -279,7 +305,8 @@ def user_error(err: BaseException) -> str | None:
     return found[-1].strip() if found else None
 
 
-def main(argv=None) -> int:
+def main(argv: list[str] | None = None) -> int:
+    """``python -m data_prep``: 0, or 2 after ``error: MESSAGE``."""
     args, beam_args = parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
@@ -298,8 +325,7 @@ def main(argv=None) -> int:
         message = user_error(err)
         if message is None:
             raise
-        print(f"error: {message}", file=sys.stderr)
-        return 2
+        return cli.fail(message)
     print(output.format_statistics(metadata))
     print(f"wrote {os.path.abspath(args.out)}")
     return 0

@@ -1,11 +1,12 @@
 """The authors' user split and held-out draws, as pure numpy functions.
 
-DESIGN.md §2: users that pass the filters are sorted the way pandas sorts the
-id column, permuted with ``RandomState(seed)``, and the last 2×N are held out
-(validation, then test). Each held-out user with at least five clicks left
-has int(0.2·n) of them drawn as targets with ``choice(n, size, replace=False)``
-from a generator reseeded at the start of each held-out split, users visited
-in sorted id order, clicks in raw-file order.
+As in docs/design.md, "The paper's protocol": users that pass the filters
+are sorted the way pandas sorts the id column, permuted with
+``RandomState(seed)``, and the last 2×N are held out (validation, then
+test). Each held-out user with at least five clicks left has int(0.2·n) of
+them drawn as targets with ``choice(n, size, replace=False)`` from a
+generator reseeded at the start of each held-out split, users visited in
+sorted id order, clicks in raw-file order.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from data_prep.readers import DataPrepError
+from data_prep import counters
+from data_prep.errors import DataPrepError
 
 TRAIN_CODE, VALIDATION_CODE, TEST_CODE = 0, 1, 2
 
@@ -50,7 +52,7 @@ class SplitPlan:
         users: Arrow array of the kept users' raw ids, in sorted id order;
             a user's position in it is its ``pos``.
         split: int8 ``[n_users]``, TRAIN_CODE / VALIDATION_CODE / TEST_CODE.
-        stats: counts for metadata.json.
+        stats: counts for metadata.json, by :mod:`data_prep.counters` name.
     """
 
     users: pa.Array
@@ -104,10 +106,12 @@ def make_split_plan(
     split[perm[n - n_heldout :]] = TEST_CODE
     dropped = ~keep
     stats = {
-        "users_with_clicks": int(len(users)),
-        "users_dropped_by_min_user_clicks": int(dropped.sum()),
-        "rows_dropped_by_min_user_clicks": int(np.asarray(counts)[dropped].sum()),
-        "heldout_users_per_split": int(n_heldout),
+        counters.USERS_WITH_CLICKS: int(len(users)),
+        counters.USERS_DROPPED_BY_MIN_USER_CLICKS: int(dropped.sum()),
+        counters.ROWS_DROPPED_BY_MIN_USER_CLICKS: int(
+            np.asarray(counts)[dropped].sum()
+        ),
+        counters.HELDOUT_USERS_PER_SPLIT: int(n_heldout),
     }
     return SplitPlan(kept, split, stats)
 

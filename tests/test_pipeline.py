@@ -15,7 +15,10 @@ from apache_beam.options.pipeline_options import StandardOptions
 from conftest import IN_PROCESS
 from conftest import shared_file
 
+from data_prep import config as cfg
+from data_prep import counters
 from data_prep import notebook_reference
+from data_prep import output
 from data_prep import pipeline
 from tf_multvae import features
 
@@ -32,7 +35,8 @@ def load(directory):
     out = {}
     for split in features.SPLITS:
         users = out.setdefault(split, {})
-        for path in sorted(glob.glob(str(directory / features.shard_pattern(split)))):
+        pattern = str(directory / features.shard_pattern(split))
+        for path in sorted(glob.glob(pattern)):
             for record in tf.data.TFRecordDataset(path):
                 ex = tf.io.parse_single_example(record, features.parse_spec())
                 user = ex[features.USER_ID].numpy().decode()
@@ -72,7 +76,8 @@ def assert_same_as_notebook(directory, ref):
 
 
 def test_ml1m_split_is_exactly_the_notebooks(tmp_path):
-    """Issue 2 item 6: the real ML-1M ratings, the paper's procedure."""
+    """The real ML-1M ratings through the csv preset give exactly the
+    notebook's split, vocabulary and held-out draws (seed 98765)."""
     path = shared_file("ml-1m/ratings_dense.tsv")
     code, out = prepare(
         tmp_path, "--dataset", "csv", "--raw", str(path), "--sep", "\\t",
@@ -88,7 +93,8 @@ def test_ml1m_split_is_exactly_the_notebooks(tmp_path):
     assert meta["rows"]["read"] == len(raw)
     assert meta["rows"]["below_threshold"] == int((raw["rating"] <= 3.5).sum())
     assert meta["splits"]["train"]["interactions"] == len(ref["train_plays"])
-    assert meta["splits"]["test"]["heldout_interactions"] == len(ref["test_heldout"])
+    test_heldout = meta["splits"]["test"]["heldout_interactions"]
+    assert test_heldout == len(ref["test_heldout"])
     assert meta["parameters"]["seed"] == meta["seed"] == 98765
 
 
@@ -99,7 +105,9 @@ def test_latest_small_with_the_ml20m_preset(tmp_path):
         "--heldout-users", "50", "--chunk-mb", "1",
     )
     assert code == 0
-    raw = pd.read_csv(path).rename(columns={"userId": "user", "movieId": "item"})
+    raw = pd.read_csv(path).rename(
+        columns={"userId": "user", "movieId": "item"}
+    )
     ref = notebook_reference.notebook_split(raw, 3.5, 5, 0, 50, 98765)
     assert_same_as_notebook(out, ref)
 
@@ -129,7 +137,8 @@ def test_msd_string_ids(tmp_path):
     )
     code, out = prepare(
         tmp_path, "--dataset", "msd", "--raw", str(path),
-        "--min-item-users", "1", "--min-user-clicks", "1", "--heldout-users", "1",
+        "--min-item-users", "1", "--min-user-clicks", "1",
+        "--heldout-users", "1",
     )
     assert code == 0
     vocab, got = load(out)
@@ -190,7 +199,9 @@ def test_default_runner_is_multiprocess_and_tfds_loads_it(tmp_path, capsys):
 
 def test_existing_out_is_refused_without_overwrite(tmp_path, capsys):
     (tmp_path / "out").mkdir()
-    code, _ = prepare(tmp_path, "--dataset", "ml-100k", "--raw", "/nonexistent")
+    code, _ = prepare(
+        tmp_path, "--dataset", "ml-100k", "--raw", "/nonexistent"
+    )
     assert code == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
 
@@ -198,7 +209,8 @@ def test_existing_out_is_refused_without_overwrite(tmp_path, capsys):
 def test_bad_line_stops_and_leaves_old_dataset(tmp_path, capsys):
     raw = tmp_path / "u.data"
     good = [f"{u}\t{i}\t5\t0" for u in range(1, 40) for i in range(1, 8)]
-    raw.write_text("\n".join(good[:100] + ["12\t7\tfive\t0"] + good[100:]) + "\n")
+    lines = good[:100] + ["12\t7\tfive\t0"] + good[100:]
+    raw.write_text("\n".join(lines) + "\n")
     old = tmp_path / "out"
     old.mkdir()
     (old / "keep.txt").write_text("old")
@@ -226,15 +238,25 @@ def test_bad_line_stops_and_leaves_old_dataset(tmp_path, capsys):
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--min-user-clicks", "100000"], "--min-user-clicks 100000 left no users"),
+        (
+            ["--min-user-clicks", "100000"],
+            "--min-user-clicks 100000 left no users",
+        ),
         (["--threshold", "9"], "no clicks left after --threshold 9.0"),
-        (["--min-item-users", "100000"], "--min-item-users 100000 left no items"),
+        (
+            ["--min-item-users", "100000"],
+            "--min-item-users 100000 left no items",
+        ),
         (["--heldout-users", "5000"], "--heldout-users 5000 needs more than"),
     ],
 )
-def test_filters_that_leave_nothing_name_themselves(tmp_path, capsys, flags, message):
+def test_filters_that_leave_nothing_name_themselves(
+    tmp_path, capsys, flags, message
+):
     path = shared_file("ml-100k/u.data")
-    code, out = prepare(tmp_path, "--dataset", "ml-100k", "--raw", str(path), *flags)
+    code, out = prepare(
+        tmp_path, "--dataset", "ml-100k", "--raw", str(path), *flags
+    )
     assert code == 2
     assert message in capsys.readouterr().err
     assert not out.exists() and os.listdir(tmp_path) == []
@@ -244,14 +266,32 @@ def test_filters_that_leave_nothing_name_themselves(tmp_path, capsys, flags, mes
     "flags,message",
     [
         (["--dataset", "ml-100k", "--raw", "/no/such/u.data"], "no such file"),
-        (["--dataset", "ml-20m", "--sep", "tab", "--raw", "x"], "apply to --dataset csv only"),
-        (["--dataset", "csv", "--columns", "user,rating", "--raw", "x"], "exactly one 'item' column"),
-        (["--dataset", "csv", "--columns", "user,item", "--threshold", "3", "--raw", "x"], "needs a rating column"),
-        (["--dataset", "ml-100k", "--heldout-users", "0", "--raw", "x"], "--heldout-users must be >= 1"),
-        (["--dataset", "ml-100k", "--threshold", "high", "--raw", "x"], "--threshold must be a number"),
+        (
+            ["--dataset", "ml-20m", "--sep", "tab", "--raw", "x"],
+            "apply to --dataset csv only",
+        ),
+        (
+            ["--dataset", "csv", "--columns", "user,rating", "--raw", "x"],
+            "exactly one 'item' column",
+        ),
+        (
+            ["--dataset", "csv", "--columns", "user,item", "--threshold", "3",
+             "--raw", "x"],
+            "needs a rating column",
+        ),
+        (
+            ["--dataset", "ml-100k", "--heldout-users", "0", "--raw", "x"],
+            "--heldout-users must be >= 1",
+        ),
+        (
+            ["--dataset", "ml-100k", "--threshold", "high", "--raw", "x"],
+            "--threshold must be a number",
+        ),
     ],
 )
-def test_bad_arguments_fail_before_the_pipeline(tmp_path, capsys, flags, message):
+def test_bad_arguments_fail_before_the_pipeline(
+    tmp_path, capsys, flags, message
+):
     code, _ = prepare(tmp_path, *flags)
     assert code == 2
     assert message in capsys.readouterr().err
@@ -259,7 +299,9 @@ def test_bad_arguments_fail_before_the_pipeline(tmp_path, capsys, flags, message
 
 def test_csv_without_rating_and_tab_separator(tmp_path):
     raw = tmp_path / "clicks.tsv"
-    rows = [(f"u{u}", f"i{(u * 7 + k) % 13}") for u in range(30) for k in range(6)]
+    rows = [
+        (f"u{u}", f"i{(u * 7 + k) % 13}") for u in range(30) for k in range(6)
+    ]
     raw.write_text("".join(f"{u}\t{i}\n" for u, i in rows))
     code, out = prepare(
         tmp_path, "--dataset", "csv", "--raw", str(raw), "--sep", "\\t",
@@ -284,7 +326,8 @@ def test_beam_options_pass_through_unchanged():
     assert options.view_as(StandardOptions).runner == "DataflowRunner"
     gcp = options.view_as(GoogleCloudOptions)
     assert (gcp.project, gcp.temp_location) == ("my-project", "gs://b/tmp")
-    assert "--direct_running_mode=multi_processing" not in options.get_all_options()
+    all_options = options.get_all_options()
+    assert "--direct_running_mode=multi_processing" not in all_options
     default = pipeline.pipeline_options([])
     direct = default.view_as(DirectOptions)
     assert direct.direct_running_mode == "multi_processing"
@@ -301,12 +344,94 @@ def test_synthetic_default_needs_no_raw_file(tmp_path):
     assert code == 0
     meta = json.loads((out / features.METADATA_FILE).read_text())
     generator = meta["source"]["generator"]
-    assert generator["n_users"] == 400 and generator["rows"] == meta["rows"]["read"]
+    assert generator["n_users"] == 400
+    assert generator["rows"] == meta["rows"]["read"]
     kept = meta["users"] + sum(
         meta["splits"][s]["users_with_no_known_item"]
         for s in features.HELDOUT_SPLITS
     )
     assert meta["heldout_users_per_split"] == kept // 10  # csv default: 10%
     vocab, got = load(out)
-    assert len(got["validation"]) == len(got["test"]) == meta["heldout_users_per_split"]
+    n_heldout = meta["heldout_users_per_split"]
+    assert len(got["validation"]) == len(got["test"]) == n_heldout
     assert 0 < len(vocab) <= 150
+
+
+def test_each_counter_lands_in_its_metadata_field():
+    """metadata.json reads the counters under the names the stages count
+    them with (data_prep.counters): distinct totals, each in its field."""
+    fold_in, heldout = features.FOLD_IN, features.HELDOUT
+    totals = {
+        counters.ROWS_READ: 101,
+        counters.BAD_LINES: 2,
+        counters.ROWS_BELOW_THRESHOLD: 30,
+        counters.CLICKS: 69,
+        counters.ROWS_DROPPED_BY_MIN_ITEM_USERS: 4,
+        counters.ITEMS_DROPPED_BY_MIN_ITEM_USERS: 3,
+        counters.ROWS_DROPPED_BY_MIN_USER_CLICKS: 5,
+        counters.USERS_DROPPED_BY_MIN_USER_CLICKS: 1,
+        counters.USERS_WITH_CLICKS: 11,
+        counters.HELDOUT_USERS_PER_SPLIT: 3,
+        counters.split_users("train"): 4,
+        counters.split_interactions("train"): 40,
+        counters.outside_vocabulary("validation"): 6,
+        counters.outside_vocabulary("test"): 7,
+        counters.split_users("validation"): 3,
+        counters.split_users_scored("validation"): 2,
+        counters.split_interactions("validation", fold_in): 8,
+        counters.split_interactions("validation", heldout): 1,
+        counters.split_users("test"): 2,
+        counters.split_users_scored("test"): 2,
+        counters.split_interactions("test", fold_in): 9,
+        counters.split_interactions("test", heldout): 3,
+    }
+    shards = {
+        "train": [("t0", 1, 9), ("t1", 3, 9)],
+        "validation": [("v", 3, 9)],
+        "test": [("s", 2, 9)],
+    }
+    config = cfg.PRESETS["ml-100k"].to_json()
+    meta = output.build_metadata(config, ["u.data"], totals, 20, shards)
+    assert meta["rows"] == {
+        "read": 101,
+        "bad_lines": 2,
+        "below_threshold": 30,
+        "clicks": 69,
+        "dropped_by_min_item_users": 4,
+        "dropped_by_min_user_clicks": 5,
+        "validation_clicks_outside_vocabulary": 6,
+        "test_clicks_outside_vocabulary": 7,
+    }
+    assert meta["splits"] == {
+        "train": {"users": 4, "interactions": 40, "shards": 2},
+        "validation": {
+            "users": 3,
+            "users_scored": 2,
+            "users_without_targets": 1,
+            "users_with_no_known_item": 0,
+            "interactions": 9,
+            "fold_in_interactions": 8,
+            "heldout_interactions": 1,
+            "shards": 1,
+        },
+        "test": {
+            "users": 2,
+            "users_scored": 2,
+            "users_without_targets": 0,
+            "users_with_no_known_item": 1,
+            "interactions": 12,
+            "fold_in_interactions": 9,
+            "heldout_interactions": 3,
+            "shards": 1,
+        },
+    }
+    assert meta["heldout_users_per_split"] == 3
+    assert meta["items_dropped_by_min_item_users"] == 3
+    assert meta["users_dropped_by_min_user_clicks"] == 1
+    assert (meta["users"], meta["interactions"]) == (9, 61)
+    assert list(meta)[-4:] == [
+        "splits",
+        "rows",
+        "items_dropped_by_min_item_users",
+        "users_dropped_by_min_user_clicks",
+    ]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -9,11 +12,11 @@ import pytest
 from conftest import shared_file
 
 from data_prep import config as cfg
-from data_prep.readers import BadLineError
-from data_prep.readers import DataPrepError
-from data_prep.readers import plan_ranges
+from data_prep.errors import BadLineError
+from data_prep.errors import DataPrepError
+from data_prep.ranges import plan_ranges
+from data_prep.ranges import resolve_raw_files
 from data_prep.readers import read_range
-from data_prep.readers import resolve_raw_files
 
 
 def read_all(path, layout, chunk_bytes=1 << 26, on_bad_lines="error"):
@@ -164,7 +167,12 @@ def test_ranges_cover_every_line_once(tmp_path):
     for chunk in (1, 7, 64, 1 << 20):
         frame, n, _ = read_all(path, layout, chunk)
         assert n == len(rows)
-        got = [f"{u},{i},{int(r)}" for u, i, r in frame[["user", "item", "rating"]].itertuples(index=False)]
+        got = [
+            f"{u},{i},{int(r)}"
+            for u, i, r in frame[["user", "item", "rating"]].itertuples(
+                index=False
+            )
+        ]
         assert got == rows
 
 
@@ -210,8 +218,50 @@ def test_netflix_rows_before_any_header(tmp_path):
 def test_missing_and_empty_raw_paths(tmp_path):
     with pytest.raises(DataPrepError, match="no such file"):
         resolve_raw_files(str(tmp_path / "nope.csv"), cfg.MOVIELENS_CSV)
-    with pytest.raises(DataPrepError, match="no file matching any of ratings.csv"):
+    with pytest.raises(
+        DataPrepError, match="no file matching any of ratings.csv"
+    ):
         resolve_raw_files(str(tmp_path), cfg.MOVIELENS_CSV)
     (tmp_path / "ratings.csv").write_text("")
     with pytest.raises(DataPrepError, match="empty"):
         resolve_raw_files(str(tmp_path), cfg.MOVIELENS_CSV)
+
+
+def test_pure_modules_import_without_beam():
+    """The readers, the numpy split, the presets, the synthetic generator
+    and the pandas reference import no Apache Beam (a fresh process)."""
+    modules = [
+        "data_prep.errors",
+        "data_prep.counters",
+        "data_prep.config",
+        "data_prep.split",
+        "data_prep.synthetic",
+        "data_prep.notebook_reference",
+        "data_prep.ranges",
+        "data_prep.delimited",
+        "data_prep.netflix",
+        "data_prep.readers",
+    ]
+    code = (
+        f"import sys, {', '.join(modules)};"
+        "print('apache_beam' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "False"
+
+
+def test_errors_module_imports_only_the_standard_library():
+    """data_prep.errors is importable anywhere: no numpy, pyarrow, Beam."""
+    code = (
+        "import sys; before = set(sys.modules); import data_prep.errors;"
+        "new = {m.split('.')[0] for m in set(sys.modules) - before};"
+        "print(sorted(new - set(sys.stdlib_module_names)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True,
+        check=True,
+    ).stdout
+    assert out.strip().splitlines()[-1] == "['data_prep']"

@@ -9,7 +9,7 @@ import pytest
 
 from data_prep import notebook_reference
 from data_prep import split as splitlib
-from data_prep.readers import DataPrepError
+from data_prep.errors import DataPrepError
 
 
 @pytest.mark.parametrize(
@@ -48,16 +48,23 @@ def test_split_plan_is_the_notebooks_permutation():
         code: set(kept[plan.split == code].tolist()) for code in range(3)
     }
     assert by_split[splitlib.TRAIN_CODE] == set(perm[: n - 60].tolist())
-    assert by_split[splitlib.VALIDATION_CODE] == set(perm[n - 60 : n - 30].tolist())
+    assert by_split[splitlib.VALIDATION_CODE] == set(
+        perm[n - 60 : n - 30].tolist()
+    )
     assert by_split[splitlib.TEST_CODE] == set(perm[n - 30 :].tolist())
-    assert plan.stats["rows_dropped_by_min_user_clicks"] == counts[counts < 5].sum()
+    dropped = plan.stats["rows_dropped_by_min_user_clicks"]
+    assert dropped == counts[counts < 5].sum()
 
 
 def test_split_plan_errors_name_the_flag():
     users, counts = pa.array([1, 2, 3]), np.array([1, 2, 9])
-    with pytest.raises(DataPrepError, match="--min-user-clicks 10 left no users"):
+    with pytest.raises(
+        DataPrepError, match="--min-user-clicks 10 left no users"
+    ):
         splitlib.make_split_plan(users, counts, 10, 1, 0)
-    with pytest.raises(DataPrepError, match="--heldout-users 1 needs more than 2"):
+    with pytest.raises(
+        DataPrepError, match="--heldout-users 1 needs more than 2"
+    ):
         splitlib.make_split_plan(users, counts, 2, 1, 0)
 
 
@@ -94,7 +101,8 @@ def test_draw_heldout_matches_notebook():
         assert f.tolist() == want_in.get(user, [])
         assert h.tolist() == want_out.get(user, [])
     small = [u for u, _, h in got if not h.size]
-    assert small == sorted(u for u, n in frame.groupby("user").size().items() if n < 5)
+    sizes = frame.groupby("user").size()
+    assert small == sorted(u for u, n in sizes.items() if n < 5)
 
 
 def test_train_lists_dedupe_and_sort():

@@ -16,9 +16,12 @@ from apache_beam.testing.util import equal_to
 from conftest import IN_PROCESS
 
 from data_prep import config as cfg
+from data_prep import grouping
+from data_prep import pipeline as pipelib
+from data_prep import sinks
 from data_prep import split as splitlib
 from data_prep import transforms as tr
-from data_prep.readers import ByteRange
+from data_prep.ranges import ByteRange
 from tf_multvae import features
 
 INT = pa.int64()
@@ -120,9 +123,11 @@ def test_group_clicks_by_user_and_vocabulary_of_training_users():
 
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
-        grouped = p | beam.Create(batches) | tr.GroupClicksByUser(plan_pc, 2)
+        grouped = p | beam.Create(batches) | grouping.GroupClicksByUser(
+            plan_pc, 2
+        )
         assert_that(
-            grouped[tr.GROUPS] | beam.Map(summary),
+            grouped[grouping.GROUPS] | beam.Map(summary),
             equal_to(
                 [
                     ("train", 0, [(0, 10), (0, 30)]),
@@ -132,7 +137,7 @@ def test_group_clicks_by_user_and_vocabulary_of_training_users():
             ),
             label="groups",
         )
-        vocab = grouped[tr.TRAIN_ITEMS] | tr.BuildVocabulary(INT)
+        vocab = grouped[grouping.TRAIN_ITEMS] | tr.BuildVocabulary(INT)
         assert_that(
             vocab | beam.Map(lambda v: v.to_pylist()),
             equal_to([[10, 30, 40]]),
@@ -168,9 +173,13 @@ def test_write_user_shards_one_example_per_user(tmp_path):
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
         vocab_pc = p | "Vocab" >> beam.Create([vocab])
-        grouped = p | beam.Create([clicks]) | tr.GroupClicksByUser(plan_pc, 2)
-        written = grouped[tr.GROUPS] | tr.WriteUserShards(
-            plan_pc, vocab_pc, str(tmp_path), 2, seed=98765
+        grouped = p | beam.Create([clicks]) | grouping.GroupClicksByUser(
+            plan_pc, 2
+        )
+        written = (
+            grouped[grouping.GROUPS]
+            | grouping.DrawHeldout(plan_pc, vocab_pc, seed=98765)
+            | sinks.WriteUserShards(str(tmp_path), 2)
         )
         assert_that(
             written,
@@ -205,16 +214,122 @@ def test_heldout_draw_in_the_pipeline_matches_numpy(tmp_path):
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
         vocab_pc = p | "Vocab" >> beam.Create([vocab])
-        grouped = p | beam.Create(batches) | tr.GroupClicksByUser(plan_pc, 1)
-        _ = grouped[tr.GROUPS] | tr.WriteUserShards(
-            plan_pc, vocab_pc, str(tmp_path), 1, seed=7
+        grouped = p | beam.Create(batches) | grouping.GroupClicksByUser(
+            plan_pc, 1
         )
-    assert ("validation", "5", ((), fold_in, heldout)) in decode_shards(tmp_path)
+        _ = (
+            grouped[grouping.GROUPS]
+            | grouping.DrawHeldout(plan_pc, vocab_pc, seed=7)
+            | sinks.WriteUserShards(str(tmp_path), 1)
+        )
+    written = decode_shards(tmp_path)
+    assert ("validation", "5", ((), fold_in, heldout)) in written
+
+
+def _lists_summary(element):
+    """(split, group, [(user_id, {key: items})]) of DrawHeldout's output."""
+    split, group, user_ids, lists = element
+    users = []
+    for j, user in enumerate(user_ids):
+        items = {
+            key: values[offsets[j] : offsets[j + 1]].tolist()
+            for key, (values, offsets) in lists.items()
+        }
+        users.append((user, items))
+    return split, group, users
+
+
+def test_draw_heldout_makes_the_seeded_draw_whatever_the_batching():
+    # User 5 (validation) has 10 clicks in reversed raw-file order; user 6
+    # trains; user 7 (test) has 2 clicks, too few to be scored. The same
+    # clicks in one batch or in three, fed in another order, give the same
+    # draw: it follows the order keys, not the order of arrival.
+    users, items = [5] * 10 + [6, 6, 7, 7], list(range(10)) + [0, 3, 1, 2]
+    order = list(range(10))[::-1] + [10, 11, 12, 13]
+    plan = _fixed_plan([5, 6, 7], [1, 0, 2])
+    vocab = pa.array(range(10), INT)
+    chosen = np.random.RandomState(7).choice(10, size=2, replace=False)
+    heldout = sorted(np.arange(10)[::-1][chosen].tolist())
+    fold_in = sorted(set(range(10)) - set(heldout))
+    expected = [
+        ("train", 0, [("6", {features.ITEMS: [0, 3]})]),
+        (
+            "validation",
+            0,
+            [("5", {features.FOLD_IN: fold_in, features.HELDOUT: heldout})],
+        ),
+        ("test", 0, [("7", {features.FOLD_IN: [1, 2], features.HELDOUT: []})]),
+    ]
+    whole = table(users, items, order=order)
+    parts = [whole.slice(8, 6), whole.slice(0, 3), whole.slice(3, 5)]
+    for label, batches in (("one batch", [whole]), ("three", parts)):
+        with pipeline() as p:
+            plan_pc = p | "Plan" >> beam.Create([plan])
+            vocab_pc = p | "Vocab" >> beam.Create([vocab])
+            grouped = p | beam.Create(batches) | grouping.GroupClicksByUser(
+                plan_pc, 1
+            )
+            drawn = grouped[grouping.GROUPS] | grouping.DrawHeldout(
+                plan_pc, vocab_pc, seed=7
+            )
+            assert_that(
+                drawn | beam.Map(_lists_summary), equal_to(expected),
+                label=label,
+            )
+
+
+def test_write_user_shards_writes_the_lists_it_is_given(tmp_path):
+    lists = [
+        (
+            "train", 1, ["u1", "u2"],
+            {features.ITEMS: (np.array([3, 0, 4]), np.array([0, 1, 3]))},
+        ),
+        (
+            "test", 0, ["u9"],
+            {
+                features.FOLD_IN: (np.array([1, 2]), np.array([0, 2])),
+                features.HELDOUT: (np.array([5]), np.array([0, 1])),
+            },
+        ),
+    ]
+    with pipeline() as p:
+        written = p | beam.Create(lists) | sinks.WriteUserShards(
+            str(tmp_path), 3
+        )
+        assert_that(written, equal_to([("train", 1, 2), ("test", 0, 1)]))
+    assert decode_shards(tmp_path) == {
+        ("train", "u1", ((3,), (), ())),
+        ("train", "u2", ((0, 4), (), ())),
+        ("test", "u9", ((), (1, 2), (5,))),
+    }
+    names = sorted(os.path.basename(f) for f in glob.glob(f"{tmp_path}/*"))
+    assert names == [
+        "multvae-test.tfrecord-00000-of-00001",
+        "multvae-train.tfrecord-00001-of-00003",
+    ]
+
+
+def test_draw_heldout_is_a_step_between_grouping_and_writing():
+    """The pipeline's graph: GroupByUser -> DrawHeldout -> WriteShards, and
+    the writing step takes no side input (it only writes)."""
+    p = pipeline()
+    ranges = [ByteRange(0, "ratings.csv", 0, 1)]
+    pipelib.build(p, cfg.PRESETS["ml-100k"], ranges, "/nowhere", 2)
+    steps = {
+        t.unique_name: t
+        for t in p.to_runner_api().components.transforms.values()
+    }
+    groups = steps["GroupByUser"].outputs[grouping.GROUPS]
+    draw = steps["DrawHeldout"]
+    assert list(draw.inputs.values()) == [groups]
+    assert "DrawHeldout/Draw" in steps
+    write = steps["WriteShards/Write"]
+    assert list(write.inputs.values()) == list(draw.outputs.values())
 
 
 def test_write_vocabulary(tmp_path):
     with pipeline() as p:
-        _ = p | beam.Create([pa.array(["a", "b"])]) | tr.WriteVocabulary(
+        _ = p | beam.Create([pa.array(["a", "b"])]) | sinks.WriteVocabulary(
             str(tmp_path)
         )
     assert (tmp_path / "items.txt").read_text() == "a\nb\n"

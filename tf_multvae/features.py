@@ -3,7 +3,8 @@
 data_prep writes records with ``tf_multvae.records``; ``tf_multvae.data``
 parses them with :func:`parse_spec`; TFDS reads them through
 :func:`tfds_features`.
-This module is the one place these facts live (DESIGN.md §3).
+This module is the one place these facts live (docs/design.md, "The
+prepared-dataset contract").
 """
 
 from __future__ import annotations
@@ -30,6 +31,39 @@ VOCAB_FILE = "items.txt"  # raw item id per line; line number = item index
 METADATA_FILE = "metadata.json"
 TFDS_NAME = "multvae"  # the {DATASET} part of TFDS shard names
 TFRECORD_SUFFIX = "tfrecord"
+
+
+def parse_vocabulary(data: bytes, path: str) -> list[str]:
+    """The raw item ids of an ``items.txt``'s bytes; line number = index.
+
+    The one reader of the vocabulary's format: training and export read
+    the file through ``tf_multvae.datadir.read_vocabulary``, data prep
+    through Beam's file systems, and both parse it here.
+
+    Args:
+        data: the file's bytes, UTF-8, one id per line.
+        path: the file, for messages.
+
+    Raises:
+        ValueError: invalid UTF-8, an empty line, an id with surrounding
+            whitespace or a repeated id (none could be looked up
+            unambiguously).
+    """
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError as err:
+        raise ValueError(f"{path} is not UTF-8 text ({err})") from None
+    if lines and lines[-1] == "":
+        lines.pop()  # the final newline
+    for number, item in enumerate(lines, start=1):
+        if not item.strip() or item != item.strip():
+            raise ValueError(
+                f"{path} line {number}: empty item id or surrounding "
+                "whitespace (ids are looked up as whole lines)"
+            )
+    if len(set(lines)) != len(lines):
+        raise ValueError(f"{path} repeats item ids")
+    return lines
 
 
 def shard_prefix(split: str) -> str:

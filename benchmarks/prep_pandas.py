@@ -1,4 +1,4 @@
-"""The straightforward pandas preparation that ``data_prep.benchmark`` times.
+"""The straightforward pandas preparation that ``benchmarks.prep_speed`` times.
 
 Reads a MovieLens ``ratings.csv`` whole, runs the authors' procedure through
 :func:`data_prep.notebook_reference.notebook_split` and writes the same kind
@@ -6,7 +6,9 @@ of dataset directory as the Beam pipeline: one TFRecord shard per split of
 ``tf.train.Example`` records (built with ``tf.train.Example`` itself), the item
 vocabulary in sorted raw-id order and a small metadata file.
 
-    python -m data_prep.benchmark_pandas --raw ratings.csv --out DIR
+    python -m benchmarks.prep_pandas --raw ratings.csv --out DIR
+
+(from the repository root; ``benchmarks`` is not an installed package)
 """
 
 from __future__ import annotations
@@ -150,7 +152,10 @@ def run(raw: str, out: str, n_heldout_users: int = 10_000) -> dict:
 
 
 def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.prep_pandas",
+        description=__doc__.splitlines()[0],
+    )
     parser.add_argument("--raw", required=True, help="ratings.csv to read")
     parser.add_argument("--out", required=True, help="directory to write")
     parser.add_argument("--heldout-users", type=int, default=10_000)

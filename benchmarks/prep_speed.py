@@ -1,18 +1,23 @@
-"""Times the Beam preparation against a plain pandas one at ML-20M shape.
+"""``python -m benchmarks.prep_speed``: Beam vs pandas data preparation.
 
+Times the Beam preparation against a plain pandas one at ML-20M shape.
 Generates (or reuses) a synthetic ``ratings.csv`` of ``--rows`` rows, then
-runs ``python -m data_prep.benchmark_pandas`` and ``python -m data_prep`` on
-it, each in a subprocess, and prints wall seconds, raw rows per second and
-peak memory. Peak memory is the largest summed RSS of the process and all
-its descendants, sampled every 0.1 s (shared pages count once per process,
-so multi-process runs are overstated rather than understated). The last
-line of stdout is one JSON object with the figures.
+runs ``python -m benchmarks.prep_pandas`` and ``python -m data_prep`` on
+it, each in a subprocess from the repository root, and prints wall
+seconds, raw rows per second and peak memory. Peak memory is the largest
+summed RSS of the process and all its descendants, sampled every 0.1 s
+(shared pages count once per process, so multi-process runs are
+overstated rather than understated). The last line of stdout is one JSON
+object with the figures.
 
-    python -m data_prep.benchmark                      # 20M rows, both
-    python -m data_prep.benchmark --rows 300000 --users 3000 --items 2000 \\
-        --skip-beam
+    python -m benchmarks.prep_speed                    # 20M rows, both
+    python -m benchmarks.prep_speed --rows 300000 --users 3000 \\
+        --items 2000 --skip-beam
 
-The issue's target on the 2-core machine: Beam within 3x the pandas time
+Run it from the repository root (``benchmarks`` is not an installed
+package).
+
+The target on a 2-core machine: Beam within 3x the pandas time
 and under 8 GB peak memory.
 """
 
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pathlib
 import shutil
 import subprocess
 import sys
@@ -32,6 +38,7 @@ import psutil
 
 from data_prep import synthetic
 
+REPO = pathlib.Path(__file__).resolve().parents[1]
 TIME_RATIO_TARGET = 3.0
 PEAK_MB_TARGET = 8 * 1024
 
@@ -67,10 +74,10 @@ def generate(
 
 
 def measure(cmd: list[str], log_path: str, interval: float = 0.1) -> dict:
-    """Runs ``cmd``, sampling the summed RSS of its process tree.
+    """Runs ``cmd`` in the repository root, sampling its process tree's RSS.
 
     Args:
-        cmd: the command line.
+        cmd: the command line; file paths in it must be absolute.
         log_path: where its stdout and stderr go.
         interval: seconds between memory samples.
 
@@ -81,7 +88,9 @@ def measure(cmd: list[str], log_path: str, interval: float = 0.1) -> dict:
     done = threading.Event()
     with open(log_path, "wb") as log:
         start = time.perf_counter()
-        proc = psutil.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+        proc = psutil.Popen(
+            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
+        )
 
         def sample() -> None:
             while not done.is_set():
@@ -126,8 +135,8 @@ def run(
     Returns:
         The figures printed as the JSON line.
     """
-    workdir = workdir or os.path.join(
-        tempfile.gettempdir(), "tf_multvae_benchmark"
+    workdir = os.path.abspath(
+        workdir or os.path.join(tempfile.gettempdir(), "tf_multvae_benchmark")
     )
     os.makedirs(workdir, exist_ok=True)
     raw, data = generate(workdir, rows, users, items, seed)
@@ -143,7 +152,7 @@ def run(
         out = os.path.join(workdir, "prepared-pandas")
         shutil.rmtree(out, ignore_errors=True)
         commands["pandas"] = [
-            *(sys.executable, "-m", "data_prep.benchmark_pandas"),
+            *(sys.executable, "-m", "benchmarks.prep_pandas"),
             *("--raw", raw, "--out", out, "--heldout-users", heldout),
         ]
     if beam:
@@ -199,7 +208,8 @@ def run(
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
-        description="Beam vs pandas preparation benchmark."
+        prog="python -m benchmarks.prep_speed",
+        description="Beam vs pandas preparation benchmark.",
     )
     parser.add_argument("--rows", type=int, default=20_000_000)
     parser.add_argument("--users", type=int, default=138_000)
