@@ -70,13 +70,13 @@ def trained_run(tmp_path_factory, model: str) -> str:
 
 def baseline_run(tmp_path_factory, kind: str) -> str:
     """A popularity or EASE (λ = 50) run on the shared dataset."""
-    from tf_multvae import baselines
+    from tf_multvae.baselines import command
 
     data_dir = dataset(tmp_path_factory)
 
     def make(directory):
         run_dir = str(directory / kind)
-        baselines.run(kind, data_dir, run_dir, l2=50.0)
+        command.run(kind, data_dir, run_dir, l2=50.0)
         return run_dir
 
     return _cached(tmp_path_factory, f"report-{kind}", make)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_multvae.annealing import kl_beta
+from tf_multvae.model.annealing import kl_beta
 
 
 @pytest.mark.parametrize(

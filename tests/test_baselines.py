@@ -13,12 +13,14 @@ from conftest import shared_file
 from data_prep import notebook_reference
 from data_prep import pipeline
 from tf_multvae import baselines
-from tf_multvae import data
-from tf_multvae import ease
-from tf_multvae import evaluation
-from tf_multvae import runs
+from tf_multvae import rundir
+from tf_multvae.baselines import command
+from tf_multvae import datadir
+from tf_multvae.baselines import ease
+from tf_multvae.reports import evaluation
+from tf_multvae.reports import runs
 
-PAPER_KEYS = ("recall@20", "recall@50", "ndcg@100")
+PAPER_KEYS = ("recall_at_20", "recall_at_50", "ndcg_at_100")
 
 
 @pytest.fixture(scope="module")
@@ -31,7 +33,7 @@ def train_x(dataset) -> np.ndarray:
     """The training clicks, read without tf_multvae.data, float64 dense."""
     records = report_data.read_split(dataset, "train")
     return report_data.click_matrix(
-        records, "items", data.load_info(dataset).n_items
+        records, "items", datadir.load_info(dataset).n_items
     )
 
 
@@ -51,9 +53,9 @@ def numpy_metrics(scores: np.ndarray, records: list[dict]) -> dict:
             continue
         ranked = report_data.ranking(scores[u], record["fold_in"])
         heldout = record["heldout"]
-        out["recall@20"].append(report_data.recall(ranked, heldout, 20))
-        out["recall@50"].append(report_data.recall(ranked, heldout, 50))
-        out["ndcg@100"].append(report_data.ndcg(ranked, heldout, 100))
+        out["recall_at_20"].append(report_data.recall(ranked, heldout, 20))
+        out["recall_at_50"].append(report_data.recall(ranked, heldout, 50))
+        out["ndcg_at_100"].append(report_data.ndcg(ranked, heldout, 100))
     return {k: np.array(v) for k, v in out.items()}
 
 
@@ -107,27 +109,27 @@ def test_baselines_cli_writes_a_run_directory_like_train(
     tmp_path_factory, dataset, capsys
 ):
     run_dir = str(tmp_path_factory.mktemp("ease") / "run")
-    code = baselines.main(
+    code = command.main(
         ["--model", "ease", "--data-dir", dataset, "--run-dir", run_dir,
          "--l2", "50"]
     )
     assert code == 0
-    assert "ndcg@100" in capsys.readouterr().out
-    result = runs.read_json(run_dir, runs.METRICS)
+    assert "ndcg_at_100" in capsys.readouterr().out
+    result = rundir.read_json(run_dir, rundir.METRICS)
     for key in PAPER_KEYS:
         assert set(result["test"][key]) == {"mean", "stderr"}
         assert len(result["validation"][key]) == 1
-    config = runs.read_json(run_dir, runs.CONFIG)
+    config = rundir.read_json(run_dir, rundir.CONFIG)
     assert config["model"] == {"kind": "ease", "l2": 50.0}
     # The test metrics equal numpy loops on numpy EASE scores.
     records = report_data.read_split(dataset, "test")
-    n_items = data.load_info(dataset).n_items
+    n_items = datadir.load_info(dataset).n_items
     x = report_data.click_matrix(records, "fold_in", n_items)
     train = report_data.click_matrix(
         report_data.read_split(dataset, "train"), "items", n_items
     )
     want = numpy_metrics(x @ numpy_ease(train, 50.0), records)
-    table = runs.read_per_user(runs.per_user_path(run_dir, "test"))
+    table = runs.read_per_user(rundir.per_user_path(run_dir, "test"))
     for key in PAPER_KEYS:
         np.testing.assert_allclose(
             table[key][table["scored"]], want[key], atol=1e-5
@@ -136,11 +138,11 @@ def test_baselines_cli_writes_a_run_directory_like_train(
             want[key].mean(), abs=1e-6
         )
     # Another configuration in the same directory is refused.
-    code = baselines.main(
+    code = command.main(
         ["--model", "popularity", "--data-dir", dataset, "--run-dir", run_dir]
     )
     assert code == 2
-    assert "holds another run" in capsys.readouterr().err
+    assert "holds a run with another configuration" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize(
@@ -153,14 +155,14 @@ def test_baselines_cli_writes_a_run_directory_like_train(
 def test_bad_arguments_are_named(dataset, tmp_path, capsys, flags, message):
     argv = ["--model", "ease", "--data-dir", dataset,
             "--run-dir", str(tmp_path / "r")]
-    assert baselines.main(argv + flags) == 2
+    assert command.main(argv + flags) == 2
     assert message in capsys.readouterr().err
 
 
 def test_ml1m_numbers_match_an_independent_numpy_implementation(
     tmp_path_factory,
 ):
-    """Issue 4 item 2: on the real ML-1M split (threshold 3.5, >= 5 clicks,
+    """On the real ML-1M split (threshold 3.5, >= 5 clicks,
     600/600 held-out users, seed 98765) EASE (λ = 500) reaches test
     NDCG@100 0.423 ± 0.007 and popularity 0.216 ± 0.006, as a numpy
     implementation on the authors' split (pandas transcription) does."""
@@ -201,8 +203,8 @@ def test_ml1m_numbers_match_an_independent_numpy_implementation(
                          ("popularity", {"kind": "popularity"})):
         model = baselines.fit(config, str(out))
         ours = evaluation.evaluate(model, str(out), "test")
-        want = references[kind]["ndcg@100"]
-        mean, stderr = ours["ndcg@100"]["mean"], ours["ndcg@100"]["stderr"]
+        want = references[kind]["ndcg_at_100"]
+        mean, stderr = ours["ndcg_at_100"]["mean"], ours["ndcg_at_100"]["stderr"]
         assert ours["users"] == want.size == 600
         assert mean == pytest.approx(want.mean(), abs=5e-4)
         assert round(mean, 3) == expected[kind][0]

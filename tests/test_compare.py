@@ -1,4 +1,4 @@
-"""Figure 3 (``python -m tf_multvae.compare``): grouping, paired t-tests
+"""Figure 3 (``python -m tf_multvae.reports.compare``): grouping, paired t-tests
 and the command end to end, against numpy and scipy references."""
 
 from __future__ import annotations
@@ -11,8 +11,9 @@ import pytest
 import report_data
 from scipy import stats
 
-from tf_multvae import compare
-from tf_multvae import runs
+from tf_multvae import rundir
+from tf_multvae.reports import compare
+from tf_multvae.reports import runs
 
 
 def table(users, n_fold_in, ndcg, n_heldout=None) -> dict:
@@ -24,7 +25,7 @@ def table(users, n_fold_in, ndcg, n_heldout=None) -> dict:
         "n_fold_in": np.asarray(n_fold_in, np.int64),
         "n_heldout": np.asarray(n_heldout, np.int64),
         "scored": np.asarray(n_heldout) > 0,
-        "ndcg@100": np.asarray(ndcg, np.float64),
+        "ndcg_at_100": np.asarray(ndcg, np.float64),
     }
 
 
@@ -125,15 +126,15 @@ def test_compare_cli_end_to_end(two_runs, tmp_path, capsys):
     with open(os.path.join(out, "compare.png"), "rb") as f:
         assert f.read(8) == b"\x89PNG\r\n\x1a\n"
     # Recomputed from the two per-user files with numpy and scipy.
-    a = runs.read_per_user(runs.per_user_path(vae, "test"))
-    b = runs.read_per_user(runs.per_user_path(popularity, "test"))
+    a = runs.read_per_user(rundir.per_user_path(vae, "test"))
+    b = runs.read_per_user(rundir.per_user_path(popularity, "test"))
     assert list(a["user_id"]) == list(b["user_id"])
     scored = a["scored"]
     group = reference_groups(a["n_fold_in"][scored])
     for g, row in enumerate(result["groups"]):
         members = group == g
-        x = a["ndcg@100"][scored][members]
-        y = b["ndcg@100"][scored][members]
+        x = a["ndcg_at_100"][scored][members]
+        y = b["ndcg_at_100"][scored][members]
         assert row["users"] == members.sum()
         assert row["a"]["mean"] == pytest.approx(x.mean())
         assert row["b"]["stderr"] == pytest.approx(y.std() / np.sqrt(y.size))
@@ -144,9 +145,9 @@ def test_compare_cli_end_to_end(two_runs, tmp_path, capsys):
 
 def test_a_run_without_per_user_file_is_evaluated_first(two_runs, tmp_path):
     vae, popularity = two_runs
-    os.remove(runs.per_user_path(vae, "test"))
+    os.remove(rundir.per_user_path(vae, "test"))
     assert compare.main([vae, popularity, "--out", str(tmp_path)]) == 0
-    assert os.path.exists(runs.per_user_path(vae, "test"))
+    assert os.path.exists(rundir.per_user_path(vae, "test"))
 
 
 def test_not_a_run_directory(two_runs, tmp_path, capsys):

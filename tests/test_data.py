@@ -20,6 +20,7 @@ from conftest import IN_PROCESS
 
 from data_prep import pipeline
 from tf_multvae import data
+from tf_multvae import datadir
 from tf_multvae import features
 
 PAD = features.PAD
@@ -107,7 +108,7 @@ def epoch_lists(ds) -> list[tuple[int, ...]]:
 
 
 def test_fixture_has_the_cases_the_tests_need(prepared, records):
-    meta = data.load_info(prepared).metadata
+    meta = datadir.load_info(prepared).metadata
     assert meta["splits"]["validation"]["users_without_targets"] > 0 or (
         meta["splits"]["test"]["users_without_targets"] > 0
     )
@@ -117,19 +118,19 @@ def test_fixture_has_the_cases_the_tests_need(prepared, records):
 
 
 def test_load_info(prepared, records):
-    info = data.load_info(prepared)
+    info = datadir.load_info(prepared)
     with open(f"{prepared}/{features.VOCAB_FILE}") as f:
         vocab = f.read().splitlines()
     assert info.n_items == len(vocab) == info.metadata["n_items"]
     assert info.directory == prepared
-    assert data.load_info(pathlib.Path(prepared)) == info
+    assert datadir.load_info(pathlib.Path(prepared)) == info
     assert info.metadata["format_version"] == features.FORMAT_VERSION
     for split in features.SPLITS:
-        assert data.count_users(prepared, split) == len(records[split])
+        assert datadir.count_users(prepared, split) == len(records[split])
 
 
 def test_train_epoch_yields_every_user_once_with_its_items(prepared, records):
-    n_items = data.load_info(prepared).n_items
+    n_items = datadir.load_info(prepared).n_items
     ds = data.train_dataset(prepared, BATCH, seed=0)
     assert ds.element_spec == tf.TensorSpec([None, None], tf.int64)
     got = epoch_lists(ds)
@@ -225,14 +226,14 @@ def test_eval_rejects_other_splits(prepared):
 def test_load_info_rejects_a_missing_directory(tmp_path):
     missing = str(tmp_path / "nowhere")
     with pytest.raises(FileNotFoundError, match=f"--data-dir {missing} "):
-        data.load_info(missing)
+        datadir.load_info(missing)
     with pytest.raises(FileNotFoundError, match=missing):
         data.train_dataset(missing, 4, seed=0)
 
 
 def test_load_info_rejects_a_directory_without_metadata(tmp_path):
     with pytest.raises(ValueError, match="no metadata.json") as err:
-        data.load_info(str(tmp_path))
+        datadir.load_info(str(tmp_path))
     assert f"{tmp_path} is not a prepared dataset" in str(err.value)
     assert "python -m data_prep" in str(err.value)
 
@@ -250,7 +251,7 @@ def test_load_info_rejects_another_format_version(prepared, tmp_path):
     meta["format_version"] = features.FORMAT_VERSION + 1
     path.write_text(json.dumps(meta))
     with pytest.raises(ValueError, match="format_version") as err:
-        data.load_info(str(copy))
+        datadir.load_info(str(copy))
     assert str(copy) in str(err.value)
 
 
@@ -259,7 +260,7 @@ def test_load_info_rejects_an_item_count_mismatch(prepared, tmp_path):
     with open(copy / features.VOCAB_FILE, "a") as f:
         f.write("one-item-too-many\n")
     with pytest.raises(ValueError, match="items.txt") as err:
-        data.load_info(str(copy))
+        datadir.load_info(str(copy))
     assert f"{copy} is not a prepared dataset" in str(err.value)
 
 
@@ -268,10 +269,10 @@ def test_load_info_rejects_missing_shards(prepared, tmp_path):
     shards = sorted(copy.glob(features.shard_pattern(features.TRAIN)))
     shards[0].unlink()
     with pytest.raises(ValueError, match="train shards") as err:
-        data.load_info(str(copy))
+        datadir.load_info(str(copy))
     assert shards[0].name in str(err.value)
     for path in copy.glob(features.shard_pattern(features.TEST)):
         path.unlink()
     shards[0].touch()
     with pytest.raises(ValueError, match="no test shards"):
-        data.load_info(str(copy))
+        datadir.load_info(str(copy))

@@ -65,7 +65,7 @@ def _finish(proc, timeout=300):
 
 def _validation(run_dir) -> list[float]:
     with open(os.path.join(run_dir, "metrics.json")) as f:
-        return json.load(f)["validation"]["ndcg@100"]
+        return json.load(f)["validation"]["ndcg_at_100"]
 
 
 def _free_ports(n):

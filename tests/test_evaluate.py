@@ -1,4 +1,4 @@
-"""Evaluation (tf_multvae.evaluation) and ``python -m tf_multvae.evaluate``
+"""Evaluation (tf_multvae.reports.evaluation) and ``python -m tf_multvae.reports.evaluate``
 against loop-based numpy references."""
 
 from __future__ import annotations
@@ -12,11 +12,13 @@ import pytest
 import report_data
 import tensorflow as tf
 
-from tf_multvae import data
-from tf_multvae import evaluate
-from tf_multvae import evaluation
+from tf_multvae import rundir
+
+from tf_multvae import datadir
+from tf_multvae.reports import evaluate
+from tf_multvae.reports import evaluation
 from tf_multvae import metrics
-from tf_multvae import runs
+from tf_multvae.reports import runs
 
 
 @pytest.fixture(scope="module")
@@ -43,20 +45,20 @@ class IntegerScorer:
 
 def test_metric_names_have_one_spelling():
     assert metrics.metric_name("ndcg", 100) == "ndcg_at_100"
-    assert evaluation.METRIC_NAMES == (
+    assert metrics.PAPER_METRICS == (
         "recall_at_20", "recall_at_50", "ndcg_at_100"
     )
-    assert evaluation.metric_names([50, 5]) == (
+    assert metrics.metric_names([50, 5]) == (
         "recall_at_5", "recall_at_50", "ndcg_at_5", "ndcg_at_50"
     )
     with pytest.raises(ValueError, match="metric must be one of"):
         metrics.metric_name("map", 10)
     with pytest.raises(ValueError, match="must be >= 1"):
-        evaluation.cutoffs([0])
+        metrics.cutoffs([0])
 
 
 def test_per_user_metrics_match_numpy_loops(dataset):
-    n_items = data.load_info(dataset).n_items
+    n_items = datadir.load_info(dataset).n_items
     scorer = IntegerScorer(n_items)
     ks = (1, 5, 20, 100)
     got = evaluation.per_user_metrics(scorer, dataset, "test", 500, ks)
@@ -83,7 +85,7 @@ def test_per_user_metrics_match_numpy_loops(dataset):
 
 def test_chunks_of_users_give_the_same_numbers(dataset):
     """Ranking 7 users at a time equals ranking all at once."""
-    scorer = IntegerScorer(data.load_info(dataset).n_items)
+    scorer = IntegerScorer(datadir.load_info(dataset).n_items)
     whole = evaluation.per_user_metrics(scorer, dataset, "validation", 500)
     chunks = evaluation.per_user_metrics(scorer, dataset, "validation", 7)
     assert whole.keys() == chunks.keys()
@@ -97,18 +99,18 @@ def test_evaluate_cli_writes_table_json_and_per_user_file(
     code = evaluate.main(["--run-dir", vae_run, "--k", "10,100"])
     assert code == 0
     printed = capsys.readouterr().out
-    for name in ("recall@10", "ndcg@10", "recall@100", "ndcg@100"):
+    for name in ("recall_at_10", "ndcg_at_10", "recall_at_100", "ndcg_at_100"):
         assert name in printed
-    result = json.loads(open(runs.summary_path(vae_run, "test")).read())
+    result = json.loads(open(rundir.summary_path(vae_run, "test")).read())
     assert result["split"] == "test" and result["k"] == [10, 100]
-    table = runs.read_per_user(runs.per_user_path(vae_run, "test"))
+    table = runs.read_per_user(rundir.per_user_path(vae_run, "test"))
     records = report_data.read_split(dataset, "test")
     assert list(table["user_id"]) == [r["user_id"] for r in records]
     assert list(table["n_fold_in"]) == [len(r["fold_in"]) for r in records]
     assert list(table["n_heldout"]) == [len(r["heldout"]) for r in records]
     scored = table["scored"]
     assert result["metrics"]["users"] == scored.sum()
-    for name in ("recall@10", "ndcg@10", "recall@100", "ndcg@100"):
+    for name in ("recall_at_10", "ndcg_at_10", "recall_at_100", "ndcg_at_100"):
         values = table[name][scored]
         assert np.isnan(table[name][~scored]).all()
         want = result["metrics"][name]
@@ -118,8 +120,8 @@ def test_evaluate_cli_writes_table_json_and_per_user_file(
         )
     # The reloaded best model scores as training's own test evaluation.
     trained = json.loads(open(os.path.join(vae_run, "metrics.json")).read())
-    assert result["metrics"]["ndcg@100"]["mean"] == pytest.approx(
-        trained["test"]["ndcg@100"]["mean"], abs=1e-6
+    assert result["metrics"]["ndcg_at_100"]["mean"] == pytest.approx(
+        trained["test"]["ndcg_at_100"]["mean"], abs=1e-6
     )
     # And as numpy loops on its logits.
     model = keras.saving.load_model(os.path.join(vae_run, "best.keras"))
@@ -128,7 +130,7 @@ def test_evaluate_cli_writes_table_json_and_per_user_file(
     for u, record in enumerate(records[:10]):
         if record["heldout"]:
             ranked = report_data.ranking(logits[u], record["fold_in"])
-            assert table["ndcg@10"][u] == pytest.approx(
+            assert table["ndcg_at_10"][u] == pytest.approx(
                 report_data.ndcg(ranked, record["heldout"], 10), abs=1e-5
             )
 
@@ -136,7 +138,7 @@ def test_evaluate_cli_writes_table_json_and_per_user_file(
 def test_evaluate_validation_split(vae_run, capsys):
     code = evaluate.main(["--run-dir", vae_run, "--split", "validation"])
     assert code == 0
-    assert os.path.exists(runs.per_user_path(vae_run, "validation"))
+    assert os.path.exists(rundir.per_user_path(vae_run, "validation"))
     assert "validation users" in capsys.readouterr().out
 
 
@@ -168,8 +170,8 @@ def test_a_baseline_run_is_refit_and_scores_as_when_it_was_made(
 ):
     run_dir = report_data.baseline_run(tmp_path_factory, "ease")
     result = evaluate.run(run_dir, ks=(20, 50, 100))
-    made = runs.read_json(run_dir, runs.METRICS)["test"]
-    for name in ("recall@20", "recall@50", "ndcg@100"):
+    made = rundir.read_json(run_dir, rundir.METRICS)["test"]
+    for name in ("recall_at_20", "recall_at_50", "ndcg_at_100"):
         assert result["metrics"][name]["mean"] == pytest.approx(
             made[name]["mean"], abs=1e-6
         )

@@ -22,10 +22,13 @@ import tensorflow as tf
 from conftest import REPO
 
 from tf_multvae import data
-from tf_multvae import export
+
+from tf_multvae import datadir
+from tf_multvae.serving import export
 from tf_multvae import features
-from tf_multvae import recommend
-from tf_multvae import serving
+from tf_multvae import rundir
+from tf_multvae.serving import recommend
+from tf_multvae.serving import signatures
 from tf_multvae import train
 
 SMALL = [
@@ -62,14 +65,14 @@ def loaded(saved_model):
 
 @pytest.fixture(scope="module")
 def model(run_dir):
-    return keras.saving.load_model(str(run_dir / export.BEST_MODEL))
+    return keras.saving.load_model(str(run_dir / rundir.BEST_MODEL))
 
 
 @pytest.fixture(scope="module")
 def vocab(run_dir) -> np.ndarray:
     config = json.loads((run_dir / "config.json").read_text())
     path = os.path.join(config["data_dir"], features.VOCAB_FILE)
-    return np.array(export.read_vocabulary(path), dtype=object)
+    return np.array(datadir.read_vocabulary(path), dtype=object)
 
 
 @pytest.fixture(scope="module")
@@ -147,12 +150,12 @@ def test_both_signatures_match_the_in_memory_model(
     loaded, model, users, vocab
 ):
     k = int(loaded.top_k.numpy())
-    assert k == serving.DEFAULT_TOP_K
-    by_index = loaded.signatures[serving.INDEX_SIGNATURE](
+    assert k == signatures.DEFAULT_TOP_K
+    by_index = loaded.signatures[signatures.INDEX_SIGNATURE](
         item_indices=tf.constant(users)
     )
     assert_same_ranking(by_index, model, users, vocab, k)
-    by_id = loaded.signatures[serving.SERVING_SIGNATURE](
+    by_id = loaded.signatures[signatures.SERVING_SIGNATURE](
         items=tf.constant(as_ids(users, vocab).astype(str))
     )
     assert_same_ranking(by_id, model, users, vocab, k)
@@ -165,7 +168,7 @@ def test_unknown_repeated_and_empty_inputs(loaded, model, vocab):
         [vocab[7], vocab[3], vocab[3], "", ""],  # repeats count once
         ["", "", "", "", ""],  # empty history
     ]
-    out = loaded.signatures[serving.SERVING_SIGNATURE](
+    out = loaded.signatures[signatures.SERVING_SIGNATURE](
         items=tf.constant(rows)
     )
     assert out["unknown_items"].numpy().tolist() == [2, 0, 0]
@@ -176,7 +179,7 @@ def test_unknown_repeated_and_empty_inputs(loaded, model, vocab):
     )
     # Indices outside [0, n_items) are unknown too; -1 is padding.
     n_items = len(vocab)
-    out = loaded.signatures[serving.INDEX_SIGNATURE](
+    out = loaded.signatures[signatures.INDEX_SIGNATURE](
         item_indices=tf.constant(
             [[3, n_items, 7, -5], [-1, -1, -1, -1]], tf.int64
         )
@@ -187,7 +190,7 @@ def test_unknown_repeated_and_empty_inputs(loaded, model, vocab):
         model, known[[0, 2]], vocab, k,
     )
     # A batch of width 0 is a batch of empty histories.
-    empty = loaded.signatures[serving.SERVING_SIGNATURE](
+    empty = loaded.signatures[signatures.SERVING_SIGNATURE](
         items=tf.zeros([2, 0], tf.string)
     )
     np.testing.assert_array_equal(
@@ -246,11 +249,11 @@ def outside(saved_model, users, vocab, tmp_path_factory) -> dict:
     tmp = tmp_path_factory.mktemp("outside")
     (tmp / "serve.py").write_text(SERVE_SCRIPT)
     inputs = {
-        serving.SERVING_SIGNATURE: (
-            serving.IDS_INPUT, "string", as_ids(users, vocab).tolist()
+        signatures.SERVING_SIGNATURE: (
+            signatures.IDS_INPUT, "string", as_ids(users, vocab).tolist()
         ),
-        serving.INDEX_SIGNATURE: (
-            serving.INDICES_INPUT, "int64", users.tolist()
+        signatures.INDEX_SIGNATURE: (
+            signatures.INDICES_INPUT, "int64", users.tolist()
         ),
     }
     (tmp / "inputs.json").write_text(json.dumps(inputs))
@@ -283,18 +286,18 @@ def test_serving_in_a_fresh_process_needs_no_keras(
     result = outside["serve"]
     assert result["newly_imported"] == []
     assert result["tf_multvae_imported"] is False
-    for name in (serving.SERVING_SIGNATURE, serving.INDEX_SIGNATURE):
-        assert sorted(result[name]) == sorted(serving.OUTPUTS)
+    for name in (signatures.SERVING_SIGNATURE, signatures.INDEX_SIGNATURE):
+        assert sorted(result[name]) == sorted(signatures.OUTPUTS)
         assert_same_ranking(
-            result[name], model, users, vocab, serving.DEFAULT_TOP_K
+            result[name], model, users, vocab, signatures.DEFAULT_TOP_K
         )
 
 
 def test_saved_model_cli_lists_the_signatures(outside):
     text = outside["cli"]
     for name, key, dtype in (
-        (serving.SERVING_SIGNATURE, serving.IDS_INPUT, "DT_STRING"),
-        (serving.INDEX_SIGNATURE, serving.INDICES_INPUT, "DT_INT64"),
+        (signatures.SERVING_SIGNATURE, signatures.IDS_INPUT, "DT_STRING"),
+        (signatures.INDEX_SIGNATURE, signatures.INDICES_INPUT, "DT_INT64"),
     ):
         block = text.split(f"signature_def['{name}']:")[1]
         block = block.split("signature_def[")[0]
@@ -302,7 +305,7 @@ def test_saved_model_cli_lists_the_signatures(outside):
             rf"inputs\['{key}'\] tensor_info:\s+dtype: {dtype}\s+"
             r"shape: \(-1, -1\)", block
         ), block
-        for output in serving.OUTPUTS:
+        for output in signatures.OUTPUTS:
             assert f"outputs['{output}']" in block
         assert "shape: (-1, 100)" in block
         assert "Method name is: tensorflow/serving/predict" in block
@@ -406,15 +409,15 @@ def test_readme_rest_requests(top3, model, vocab):
         if "instances" in request:
             rows = request["instances"]
         else:
-            rows = request["inputs"][serving.INDICES_INPUT]
-        by_index = request.get("signature_name") == serving.INDEX_SIGNATURE
+            rows = request["inputs"][signatures.INDICES_INPUT]
+        by_index = request.get("signature_name") == signatures.INDEX_SIGNATURE
         if by_index:
             known = [[i for i in row if 0 <= i < len(vocab)] for row in rows]
-            pads = (serving.INDEX_PAD,)
+            pads = (signatures.INDEX_PAD,)
         else:
             known = [[positions[i] for i in row if i in positions]
                      for row in rows]
-            pads = (serving.ID_PAD,)
+            pads = (signatures.ID_PAD,)
         unknown = [
             sum(1 for i in row if i not in pads) - len(known[u])
             for u, row in enumerate(rows)
@@ -514,14 +517,14 @@ def test_ids_of_the_wrong_type_are_named(loaded):
         tf.errors.InvalidArgumentError,
         match="expected to be a string tensor but is a int64 tensor",
     ):
-        loaded.signatures[serving.SERVING_SIGNATURE](
+        loaded.signatures[signatures.SERVING_SIGNATURE](
             items=tf.constant([[1, 2]], tf.int64)
         )
     with pytest.raises(
         tf.errors.InvalidArgumentError,
         match="expected to be a int64 tensor but is a float tensor",
     ):
-        loaded.signatures[serving.INDEX_SIGNATURE](
+        loaded.signatures[signatures.INDEX_SIGNATURE](
             item_indices=tf.constant([[1.5]])
         )
     with pytest.raises(TypeError, match="item 1.5 is a float"):

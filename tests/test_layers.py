@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_multvae import layers
+from tf_multvae.model import encoders
+from tf_multvae.model import layers
 
 N_ITEMS = 50
 
@@ -133,7 +134,7 @@ def test_sampling_returns_mu_at_prediction_and_samples_in_training():
 
 def test_encoder_decoder_shapes_and_split():
     ids = tf.constant(padded_ids(np.random.default_rng(5), 4, 6))
-    encoder = layers.Encoder(N_ITEMS, (16,), 8, dropout=0.0, seed=0)
+    encoder = encoders.Encoder(N_ITEMS, (16,), 8, dropout=0.0, seed=0)
     mu, logvar = encoder(ids)
     assert mu.shape == (4, 8) and logvar.shape == (4, 8)
     assert mu.dtype == tf.float32 and logvar.dtype == tf.float32
@@ -147,7 +148,7 @@ def test_encoder_decoder_shapes_and_split():
     hidden, output = decoder.dense_layers
     assert hidden.activation is keras.activations.tanh
     assert output.activation is keras.activations.linear
-    dae = layers.DenoisingEncoder(N_ITEMS, (), 8, dropout=0.5)
+    dae = encoders.DenoisingEncoder(N_ITEMS, (), 8, dropout=0.5)
     code = dae(ids)
     assert code.shape == (4, 8) and np.all(np.abs(code.numpy()) < 1)  # tanh
 
@@ -156,8 +157,8 @@ def test_encoder_decoder_shapes_and_split():
     "layer",
     [
         layers.SparseInputDense(N_ITEMS, 4, 0.2, "tanh", seed=1),
-        layers.Encoder(N_ITEMS, (16,), 8, 0.5, seed=2),
-        layers.DenoisingEncoder(N_ITEMS, (16,), 8, 0.5, seed=3),
+        encoders.Encoder(N_ITEMS, (16,), 8, 0.5, seed=2),
+        encoders.DenoisingEncoder(N_ITEMS, (16,), 8, 0.5, seed=3),
         layers.Sampling(seed=4),
         layers.Decoder(N_ITEMS, (16,), seed=5),
     ],

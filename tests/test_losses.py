@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_multvae import losses
+from tf_multvae.model import losses
 
 N_ITEMS = 7
 

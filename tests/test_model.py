@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_multvae import losses
+from tf_multvae.model import losses
 from tf_multvae import metrics
-from tf_multvae.annealing import kl_beta
-from tf_multvae.layers import replica_seed
+from tf_multvae.model.annealing import kl_beta
+from tf_multvae.model.kernels import replica_seed
 from tf_multvae.model import MultDAE
 from tf_multvae.model import MultVAE
 from tf_multvae.model import build_model
@@ -313,7 +313,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
     assert len(history["val_ndcg_at_100"]) == 2, history
 
     # Replicas share the generator state but draw different noise.
-    from tf_multvae.layers import replica_seed
+    from tf_multvae.model.kernels import replica_seed
     with mirrored.scope():
         generator = keras.random.SeedGenerator(5)
     seeds = mirrored.experimental_local_results(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tf_multvae.optimizers import FusedAdam
+from tf_multvae.model.optimizers import FusedAdam
 
 
 def run(cls, w0, grads, **kwargs):

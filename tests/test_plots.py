@@ -1,4 +1,4 @@
-"""``python -m tf_multvae.plots``: the curves it draws come from the runs."""
+"""``python -m tf_multvae.reports.plots``: the curves it draws come from the runs."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import report_data
 
-from tf_multvae import compare
-from tf_multvae import plots
-from tf_multvae import runs
+from tf_multvae import rundir
+from tf_multvae.reports import compare
+from tf_multvae.reports import plots
+from tf_multvae.reports import runs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -48,9 +49,9 @@ def test_plots_cli_writes_validation_and_beta_pictures(
 def test_the_curves_are_the_runs_numbers(three_runs):
     vae, _, ease = three_runs
     scalars = runs.read_scalars(vae)
-    metrics = json.loads(open(os.path.join(vae, runs.METRICS)).read())
+    metrics = json.loads(open(os.path.join(vae, rundir.METRICS)).read())
     curve = plots._validation(vae, scalars)
-    assert curve == metrics["validation"]["ndcg@100"] and len(curve) == 2
+    assert curve == metrics["validation"]["ndcg_at_100"] and len(curve) == 2
     np.testing.assert_allclose(
         scalars["validation/ndcg_at_100"][1], curve, rtol=1e-6
     )
@@ -68,7 +69,7 @@ def test_figure3_draws_an_empty_group(tmp_path):
     table = {
         "user_id": np.array(users), "n_fold_in": counts,
         "n_heldout": np.ones(20, np.int64), "scored": np.ones(20, bool),
-        "ndcg@100": np.linspace(0.1, 0.6, 20),
+        "ndcg_at_100": np.linspace(0.1, 0.6, 20),
     }
     result = compare.compare(table, table)
     assert any(row["users"] == 0 for row in result["groups"])

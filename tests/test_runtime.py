@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from tf_multvae import benchmark
+from benchmarks import common as benchmark
 
 _PROBE = (
     "import os, tf_multvae, tensorflow\n"

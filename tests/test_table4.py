@@ -1,4 +1,4 @@
-"""``python -m tf_multvae.table4`` end to end: six tiny one-epoch runs."""
+"""``python -m tf_multvae.reports.table4`` end to end: six tiny one-epoch runs."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import os
 import pytest
 import report_data
 
-from tf_multvae import table4
+from tf_multvae.reports import table4
 
 ONE_EPOCH = ["--epochs", "1", *report_data.TINY]
 NAMES = [
@@ -42,7 +42,7 @@ def test_trains_six_runs_and_prints_the_table(table_run):
         assert config["model"]["likelihood"] == row["likelihood"]
         assert config["train"]["epochs"] == 1
         metrics = json.loads(open(os.path.join(run_dir, "metrics.json")).read())
-        for column in ("recall@20", "recall@50", "ndcg@100"):
+        for column in ("recall_at_20", "recall_at_50", "ndcg_at_100"):
             assert row["test"][column] == metrics["test"][column]
     text = open(os.path.join(root, "table4.md")).read()
     lines = [line for line in text.splitlines() if line.startswith("| ")]
@@ -53,7 +53,7 @@ def test_trains_six_runs_and_prints_the_table(table_run):
     assert lines[1].startswith("| Mult-VAE^PR | multinomial | ")
     assert lines[2].startswith("|  | gaussian | ")
     assert lines[4].startswith("| Mult-DAE | multinomial | ")
-    mean = result["rows"][0]["test"]["ndcg@100"]["mean"]
+    mean = result["rows"][0]["test"]["ndcg_at_100"]["mean"]
     assert f"{mean:.3f} ± " in lines[1]
 
 

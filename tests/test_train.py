@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 from conftest import REPO
 
+from tf_multvae import rundir
 from tf_multvae import train
 
 SMALL = [
@@ -52,15 +53,15 @@ def test_train_writes_the_run_directory(dataset, tmp_path, capsys):
     )
     assert code == 0
     printed = capsys.readouterr().out
-    assert "ndcg@100" in printed and "tensorboard --logdir" in printed
+    assert "ndcg_at_100" in printed and "tensorboard --logdir" in printed
     metrics = json.loads((run_dir / "metrics.json").read_text())
     test = metrics["test"]
-    for name in ("ndcg@100", "recall@20", "recall@50"):
+    for name in ("ndcg_at_100", "recall_at_20", "recall_at_50"):
         assert 0 < test[name]["mean"] <= 1 and test[name]["stderr"] > 0
     assert test["users"] > 0
-    assert len(metrics["validation"]["ndcg@100"]) == 3
-    best = max(metrics["validation"]["ndcg@100"])
-    assert metrics["validation"]["ndcg@100"][metrics["best_epoch"] - 1] == best
+    assert len(metrics["validation"]["ndcg_at_100"]) == 3
+    best = max(metrics["validation"]["ndcg_at_100"])
+    assert metrics["validation"]["ndcg_at_100"][metrics["best_epoch"] - 1] == best
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["hidden_dims"] == [32]
     assert config["train"]["epochs"] == 3
@@ -139,7 +140,7 @@ def _command(dataset, run_dir, epochs):
 
 
 def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
-    """Issue 3 item 6: killed mid-epoch, restarted with the same command."""
+    """Killed mid-epoch, restarted with the same command: the same run."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     epochs = 5
     straight = str(tmp_path / "straight")
@@ -167,7 +168,7 @@ def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
     a = json.loads(open(os.path.join(straight, "metrics.json")).read())
     b = json.loads(open(os.path.join(killed, "metrics.json")).read())
     assert 2 <= b["resumed_from_epoch"] < epochs
-    assert b["validation"]["ndcg@100"] == a["validation"]["ndcg@100"]
+    assert b["validation"]["ndcg_at_100"] == a["validation"]["ndcg_at_100"]
     assert b["best_epoch"] == a["best_epoch"]
     assert b["test"] == a["test"]
 
@@ -188,12 +189,13 @@ def test_nan_after_a_good_epoch_keeps_the_best_weights(dataset, tmp_path):
     import keras
     import numpy as np
 
-    from tf_multvae import callbacks as cb
+    from tf_multvae.training import callbacks as cb
     from tf_multvae import data
+    from tf_multvae import datadir
     from tf_multvae.model import build_model
     from tf_multvae.model import compile_model
 
-    model = build_model("vae", data.load_info(dataset).n_items,
+    model = build_model("vae", datadir.load_info(dataset).n_items,
                         hidden_dims=(32,), latent_dim=16, seed=0)
     compile_model(model)
     model.optimizer.build(model.trainable_variables)
@@ -219,7 +221,7 @@ def test_nan_after_a_good_epoch_keeps_the_best_weights(dataset, tmp_path):
     assert guard.stopped_at is not None and guard.stopped_at[0] == 1
     assert best.state["best_epoch"] == 1
     assert len(best.state["history"]["ndcg_at_100"]) == 1
-    model.load_weights(str(tmp_path / cb.BEST_WEIGHTS))
+    model.load_weights(str(tmp_path / rundir.BEST_WEIGHTS))
     for got, want in zip(model.get_weights(), good):
         np.testing.assert_array_equal(got, want)
     assert backup.restore() == 1  # the NaN epoch was not backed up

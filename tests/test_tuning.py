@@ -29,9 +29,11 @@ from tensorboard.plugins.hparams import plugin_data_pb2
 
 from tf_multvae import config as cfg
 from tf_multvae import train
+from tuning import hparams
 from tuning import hypermodel as hm
 from tuning import results
 from tuning import search
+from tuning import space as space_lib
 
 SMALL = ["--latent-dim", "8,16", "--hidden-width", "32", "--epochs", "1"]
 ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
@@ -136,7 +138,7 @@ def test_search_writes_results_and_hparams(finished):
     assert {h.name for h in experiment.hparam_infos} == {
         "dropout", "anneal_cap", "latent_dim", "hidden_width"
     }
-    assert hm.BEST_TAG in {m.name.tag for m in experiment.metric_infos}
+    assert hparams.BEST_TAG in {m.name.tag for m in experiment.metric_infos}
     for row in rows:
         session = summaries[f"trial_{row['trial']}"].session_start_info
         assert session.hparams["latent_dim"].number_value == int(
@@ -155,7 +157,7 @@ def test_retrain_command_trains_the_best_configuration(dataset, tmp_path):
               "learning_rate": 0.002, "total_anneal_steps": 500,
               "hidden_width": 300}
     base = cfg.PRESETS["ml-1m"]
-    config = hm.apply(base, values)
+    config = space_lib.apply(base, values)
     command = results.retrain_command(
         config, tuple(values), dataset, str(tmp_path / "r"),
         {"--epochs": base.train.epochs},
@@ -170,7 +172,7 @@ def test_retrain_command_trains_the_best_configuration(dataset, tmp_path):
 
 def test_search_space_of_the_dae(dataset, tmp_path):
     base = cfg.RunConfig("synthetic", cfg.dae_defaults(cfg.ModelConfig()))
-    model = hm.MultVAEHyperModel(base, dataset, hm.SearchSpace())
+    model = hm.MultVAEHyperModel(base, dataset, space_lib.SearchSpace())
     assert model.space.names == ("dropout", "latent_dim")
     hp = kt.HyperParameters()
     built = model.build(hp)
@@ -178,7 +180,7 @@ def test_search_space_of_the_dae(dataset, tmp_path):
     assert built.latent_dim == hp.values["latent_dim"]
     with pytest.raises(ValueError, match="--total-anneal-steps applies"):
         hm.MultVAEHyperModel(
-            base, dataset, hm.SearchSpace(total_anneal_steps=(10,))
+            base, dataset, space_lib.SearchSpace(total_anneal_steps=(10,))
         )
 
 
@@ -186,7 +188,7 @@ def test_hyperband_continues_a_model_and_its_beta(dataset):
     """A Hyperband round trains epochs initial_epoch .. epochs - 1."""
     base = cfg.PRESETS["synthetic"]
     model = hm.MultVAEHyperModel(
-        base, dataset, hm.SearchSpace(latent_dim=(8,), hidden_width=(16,))
+        base, dataset, space_lib.SearchSpace(latent_dim=(8,), hidden_width=(16,))
     )
     hp = kt.HyperParameters()
     keras_model = model.build(hp)
@@ -237,7 +239,7 @@ def _script(argv) -> list[str]:
 
 
 def test_sigkill_then_the_same_command_continues(dataset, tmp_path):
-    """Issue 5 item 3: no finished trial is lost, the total is reached."""
+    """After a kill no finished trial is lost, and the total is reached."""
     out = str(tmp_path / "search")
     argv = ["--data-dir", dataset, "--tuner", "random", "--max-trials", "2",
             "--out", out, *SMALL]

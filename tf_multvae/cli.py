@@ -18,7 +18,7 @@ from typing import TypeVar
 T = TypeVar("T")
 
 OK = 0
-DIVERGED = 1  # the loss became NaN; the best weights so far were kept
+FAILED = 1  # the job ran and failed: the loss became NaN, or too little memory
 USAGE = 2  # a bad flag, file, line or dataset
 
 # What a user's mistake raises in library code: a missing file or
@@ -37,7 +37,7 @@ def call(fn: Callable[..., T], *args, **kwargs) -> tuple[T | None, int]:
     """``(fn(*args, **kwargs), OK)``, or ``(None, code)`` after an error.
 
     A user error (:data:`USER_ERRORS`) gives :data:`USAGE`, a diverged
-    run (FloatingPointError) :data:`DIVERGED`; either is printed by
+    run (FloatingPointError) :data:`FAILED`; either is printed by
     :func:`fail`. Anything else is a bug and propagates with its trace.
     """
     try:
@@ -45,4 +45,4 @@ def call(fn: Callable[..., T], *args, **kwargs) -> tuple[T | None, int]:
     except USER_ERRORS as err:
         return None, fail(err)
     except FloatingPointError as err:
-        return None, fail(err, DIVERGED)
+        return None, fail(err, FAILED)

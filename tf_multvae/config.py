@@ -1,8 +1,15 @@
-"""Typed configuration and the paper's presets (DESIGN.md §2, "Models").
+"""Typed configuration, the paper's presets and the flags that set them.
 
-Presets are named :class:`RunConfig` instances; ``tf_multvae.train``
+Presets are named :class:`RunConfig` instances (the paper's settings,
+docs/design.md, "The paper's protocol"); ``python -m tf_multvae.train``
 overrides them flag by flag with ``dataclasses.replace`` and writes the
-resolved configuration into the run directory as config.json.
+resolved configuration into the run directory as config.json. Which flag
+sets which field is written once, in :data:`MODEL_FLAGS` and
+:data:`TRAIN_FLAGS`: the training command's parser, its error messages,
+the search and the search's retrain command all read it.
+
+Imports no TensorFlow (the package sets TensorFlow's environment before
+TensorFlow loads, and data prep and the tuner's driver read this too).
 """
 
 from __future__ import annotations
@@ -11,11 +18,44 @@ import dataclasses
 from dataclasses import dataclass
 from dataclasses import field
 
-from tf_multvae.losses import LIKELIHOODS
-
-MODELS = ("vae", "dae")
+MODELS = ("vae", "dae")  # Mult-VAE^PR, Mult-DAE
+MODEL_NAMES = {"vae": "Mult-VAE^PR", "dae": "Mult-DAE"}
+# The likelihoods of the paper's Table 4 (tf_multvae.model.losses).
+LIKELIHOODS = ("multinomial", "gaussian", "logistic")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 DAE_WEIGHT_DECAY = 0.01 / 500  # the authors' lambda for Mult-DAE
+
+# Config field -> the flag of ``python -m tf_multvae.train`` that sets it.
+MODEL_FLAGS = {
+    "likelihood": "--likelihood",
+    "anneal_cap": "--anneal-cap",
+    "total_anneal_steps": "--total-anneal-steps",
+    "latent_dim": "--latent-dim",
+    "hidden_dims": "--hidden-dims",
+    "dropout": "--dropout",
+    "weight_decay": "--weight-decay",
+}
+TRAIN_FLAGS = {
+    "epochs": "--epochs",
+    "batch_size": "--batch-size",
+    "learning_rate": "--lr",
+    "seed": "--seed",
+    "strategy": "--strategy",
+    "mixed_precision": "--mixed-precision",
+    "log_every": "--log-every",
+}
+
+
+def flag(field: str) -> str:
+    """The training flag that sets a ModelConfig or TrainConfig field."""
+    return MODEL_FLAGS.get(field) or TRAIN_FLAGS[field]
+
+
+def flag_value(value) -> str:
+    """A field's value as its flag takes it (hidden_dims: ``600,300``)."""
+    if isinstance(value, (tuple, list)):
+        return ",".join(str(v) for v in value)
+    return str(value)
 
 
 @dataclass(frozen=True)
@@ -47,26 +87,34 @@ class ModelConfig:
 
     def __post_init__(self):
         if self.kind not in MODELS:
-            raise ValueError(f"--model must be one of {MODELS}, not {self.kind!r}")
+            raise ValueError(
+                f"--model must be one of {MODELS}, not {self.kind!r}"
+            )
         if self.likelihood not in LIKELIHOODS:
             raise ValueError(
-                f"--likelihood must be one of {LIKELIHOODS}, "
+                f"{flag('likelihood')} must be one of {LIKELIHOODS}, "
                 f"not {self.likelihood!r}"
             )
         if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"--dropout must be in [0, 1), got {self.dropout}")
+            raise ValueError(
+                f"{flag('dropout')} must be in [0, 1), got {self.dropout}"
+            )
         if self.latent_dim < 1 or any(d < 1 for d in self.hidden_dims):
-            raise ValueError("--latent-dim and --hidden-dims must be >= 1")
+            raise ValueError(
+                f"{flag('latent_dim')} and {flag('hidden_dims')} must be >= 1"
+            )
         if self.anneal_cap < 0:
-            raise ValueError(f"--anneal-cap must be >= 0, got {self.anneal_cap}")
+            raise ValueError(
+                f"{flag('anneal_cap')} must be >= 0, got {self.anneal_cap}"
+            )
         if self.total_anneal_steps < 0:
             raise ValueError(
-                "--total-anneal-steps must be >= 0, got "
+                f"{flag('total_anneal_steps')} must be >= 0, got "
                 f"{self.total_anneal_steps}"
             )
         if self.weight_decay < 0:
             raise ValueError(
-                f"--weight-decay must be >= 0, got {self.weight_decay}"
+                f"{flag('weight_decay')} must be >= 0, got {self.weight_decay}"
             )
 
 
@@ -97,13 +145,18 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("epochs", "batch_size", "log_every"):
             if getattr(self, name) < 1:
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{flag} must be >= 1, got {getattr(self, name)}")
+                raise ValueError(
+                    f"{flag(name)} must be >= 1, got {getattr(self, name)}"
+                )
         if not self.learning_rate > 0:
-            raise ValueError(f"--lr must be > 0, got {self.learning_rate}")
+            raise ValueError(
+                f"{flag('learning_rate')} must be > 0, got "
+                f"{self.learning_rate}"
+            )
         if self.strategy not in STRATEGIES:
             raise ValueError(
-                f"--strategy must be one of {STRATEGIES}, not {self.strategy!r}"
+                f"{flag('strategy')} must be one of {STRATEGIES}, "
+                f"not {self.strategy!r}"
             )
 
 
@@ -115,6 +168,15 @@ class RunConfig:
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_json(cls, value: dict) -> "RunConfig":
+        """The configuration of a config.json (extra keys are ignored)."""
+        model = dict(value["model"])
+        model["hidden_dims"] = tuple(model["hidden_dims"])
+        return cls(
+            value["dataset"], ModelConfig(**model), TrainConfig(**value["train"])
+        )
 
 
 def dae_defaults(model: ModelConfig) -> ModelConfig:
@@ -129,7 +191,8 @@ PRESETS = {
     "netflix": RunConfig("netflix", train=TrainConfig(epochs=100)),
     "msd": RunConfig("msd", train=TrainConfig(epochs=100)),
     # ML-1M is ~30x smaller than ML-20M: 10 updates per epoch, so β is
-    # annealed over 10,000 updates instead of 200,000 (issue 3, item 8).
+    # annealed over 10,000 updates instead of 200,000 (a deviation listed
+    # in docs/design.md, "Deviations from the paper").
     "ml-1m": RunConfig("ml-1m", model=ModelConfig(total_anneal_steps=10_000)),
     "synthetic": RunConfig(
         "synthetic",

@@ -1,6 +1,7 @@
 """tf.data: a prepared dataset directory -> padded batches of item ids.
 
-A prepared dataset (DESIGN.md §3, written by ``python -m data_prep``) holds
+A prepared dataset (docs/design.md, "The prepared-dataset contract",
+written by ``python -m data_prep``) holds
 one ``tf.train.Example`` per user. Batches are dense int64 ``[batch,
 max_len]`` tensors of item indices, padded with ``features.PAD`` (-1) up to
 the longest list in the batch, so the width differs between batches.
@@ -15,142 +16,27 @@ record and then ``padded_batch`` (measured on ML-1M: ~10k vs ~40-60k
 users/s through the whole pipeline on 2 cores).
 
 Files are read through ``tf.io.gfile``, so ``gs://`` and other file systems
-TensorFlow knows work as well as local paths.
+TensorFlow knows work as well as local paths. The directory's checks and
+metadata are ``tf_multvae.datadir``'s.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import numbers
-import os
-import re
-from typing import NamedTuple
 
 import tensorflow as tf
 
 from tf_multvae import features
+from tf_multvae.datadir import count_users
+from tf_multvae.datadir import load_info
+from tf_multvae.datadir import shard_files
 
 AUTOTUNE = tf.data.AUTOTUNE
 # Shards read at once. A constant (not AUTOTUNE, which follows the core
 # count) so that the record order, and with it the seeded shuffle, is the
 # same on every machine.
 _PARALLEL_READS = 8
-_PREPARE_HINT = "prepare one with python -m data_prep --dataset NAME --out DIR"
-_SHARD_COUNT = re.compile(r"-(\d{5})-of-(\d{5})$")
-
-
-class DatasetInfo(NamedTuple):
-    """What :func:`load_info` found in a prepared dataset directory."""
-
-    n_items: int  # I, the item vocabulary size (model input/output width)
-    metadata: dict  # metadata.json as written by data_prep
-    directory: str  # the dataset directory, as given
-
-
-def _not_prepared(data_dir: str, why: str) -> ValueError:
-    return ValueError(f"{data_dir} is not a prepared dataset: {why}")
-
-
-def _shard_files(data_dir: str, split: str) -> list[str]:
-    """The shard files of ``split``, sorted; all of them, or ValueError."""
-    pattern = tf.io.gfile.join(data_dir, features.shard_pattern(split))
-    files = sorted(
-        f for f in tf.io.gfile.glob(pattern) if _SHARD_COUNT.search(f)
-    )
-    if not files:
-        raise _not_prepared(
-            data_dir, f"no {split} shards ({features.shard_pattern(split)})"
-        )
-    counts = {int(_SHARD_COUNT.search(f).group(2)) for f in files}
-    expected = {
-        features.shard_name(split, i, n) for n in counts for i in range(n)
-    }
-    missing = sorted(expected - {os.path.basename(f) for f in files})
-    if len(counts) > 1 or missing:
-        raise _not_prepared(
-            data_dir,
-            f"the {split} shards are incomplete (missing: "
-            f"{', '.join(missing) or 'shards of different counts'})",
-        )
-    return files
-
-
-def load_info(data_dir: str) -> DatasetInfo:
-    """Checks that ``data_dir`` is a prepared dataset and reads its metadata.
-
-    Args:
-        data_dir: a directory written by ``python -m data_prep``.
-
-    Returns:
-        The dataset's :class:`DatasetInfo`.
-
-    Raises:
-        FileNotFoundError: ``data_dir`` does not exist.
-        ValueError: it is not a complete prepared dataset of the supported
-            ``features.FORMAT_VERSION``; the message names the directory
-            and what is wrong.
-    """
-    data_dir = os.fspath(data_dir)
-    if not tf.io.gfile.exists(data_dir):
-        raise FileNotFoundError(f"--data-dir {data_dir} does not exist")
-    if not tf.io.gfile.isdir(data_dir):
-        raise _not_prepared(data_dir, "it is not a directory")
-    path = tf.io.gfile.join(data_dir, features.METADATA_FILE)
-    if not tf.io.gfile.exists(path):
-        raise _not_prepared(
-            data_dir, f"no {features.METADATA_FILE} ({_PREPARE_HINT})"
-        )
-    with tf.io.gfile.GFile(path, "r") as f:
-        try:
-            metadata = json.load(f)
-        except json.JSONDecodeError as err:
-            raise _not_prepared(
-                data_dir, f"{features.METADATA_FILE} is not JSON ({err})"
-            ) from None
-    version = metadata.get("format_version")
-    if version != features.FORMAT_VERSION:
-        raise ValueError(
-            f"{data_dir} has format_version {version!r} but this tf_multvae "
-            f"reads format_version {features.FORMAT_VERSION}; prepare it "
-            "again with python -m data_prep"
-        )
-    n_items = metadata.get("n_items")
-    if not isinstance(n_items, int) or n_items < 1:
-        raise _not_prepared(
-            data_dir, f"{features.METADATA_FILE} has n_items {n_items!r}"
-        )
-    vocab = tf.io.gfile.join(data_dir, features.VOCAB_FILE)
-    if not tf.io.gfile.exists(vocab):
-        raise _not_prepared(data_dir, f"no {features.VOCAB_FILE}")
-    with tf.io.gfile.GFile(vocab, "rb") as f:
-        # The rule data_prep counts by (output.read_vocabulary_size).
-        n_lines = sum(1 for line in f if line.strip())
-    if n_lines != n_items:
-        raise _not_prepared(
-            data_dir,
-            f"{features.VOCAB_FILE} has {n_lines} items but "
-            f"{features.METADATA_FILE} says n_items {n_items}",
-        )
-    for split in features.SPLITS:
-        if "users" not in metadata.get("splits", {}).get(split, {}):
-            raise _not_prepared(
-                data_dir,
-                f"{features.METADATA_FILE} has no user count for {split}",
-            )
-        _shard_files(data_dir, split)
-    return DatasetInfo(n_items=n_items, metadata=metadata, directory=data_dir)
-
-
-def count_users(data_dir: str, split: str) -> int:
-    """Users (records) in ``split`` of a prepared dataset, from metadata."""
-    if split not in features.SPLITS:
-        raise ValueError(
-            f"split must be one of {features.SPLITS}, not {split!r}"
-        )
-    return int(load_info(data_dir).metadata["splits"][split]["users"])
-
-
 def steps_per_epoch(
     data_dir: str, batch_size: int, drop_remainder: bool = False
 ) -> int:
@@ -256,7 +142,7 @@ def train_dataset(
     """
     _check_batch_size(batch_size)
     info = load_info(data_dir)
-    files = _shard_files(info.directory, features.TRAIN)
+    files = shard_files(info.directory, features.TRAIN)
     n_users = int(info.metadata["splits"][features.TRAIN]["users"])
     # The split is small (one short record per user), so keep it in memory:
     # later epochs refill the shuffle buffer without reading the files.
@@ -305,7 +191,7 @@ def eval_dataset(
 
     Users with too few clicks to score have an empty held-out list (a row
     of PAD only, or width 0 when the whole batch has none); the metrics
-    decide what to do with them (DESIGN.md §2: they are not scored).
+    decide what to do with them (the paper does not score them).
 
     Args:
         data_dir: a prepared dataset directory.
@@ -331,7 +217,7 @@ def eval_dataset(
     keys = (features.FOLD_IN, features.HELDOUT)
     if with_user_ids:
         keys += (features.USER_ID,)
-    ds = _records(_shard_files(info.directory, split)).cache()
+    ds = _records(shard_files(info.directory, split)).cache()
     ds = ds.batch(batch_size).map(
         _parser(keys), num_parallel_calls=AUTOTUNE, deterministic=True
     )

@@ -1,8 +1,8 @@
 """Ranking metrics of the paper's evaluation (Section 4.2), as pure functions.
 
 A held-out user's fold-in items go through the model; the held-out items are
-the targets (DESIGN.md §2, "Evaluation"). Two rules follow the paper and the
-authors' notebook:
+the targets (docs/design.md, "The paper's protocol"). Two rules follow the
+paper and the authors' notebook:
 
 * Fold-in items are masked with -inf before ranking (:func:`mask_fold_in`),
   so items the user already clicked are never recommended and never count.
@@ -20,6 +20,12 @@ float32, computed in float32 whatever the scores' dtype); users without
 held-out items get 0 and :func:`has_heldout` False, and must be left out of
 averages. All TF functions keep static shapes, so they run inside
 ``tf.function`` and replica contexts of ``tf.distribute``.
+
+Names: a metric has one spelling everywhere, ``recall_at_20``,
+``ndcg_at_100`` (:func:`metric_name`): Keras logs (``val_ndcg_at_100``),
+TensorBoard tags, metrics.json, per-user CSV columns, the tuner's
+objective and the docs. :func:`label` gives the paper's way of writing it
+for tables and plots (``NDCG@100``).
 """
 
 from __future__ import annotations
@@ -33,6 +39,58 @@ from tf_multvae import features
 
 _INT64_MAX = np.iinfo(np.int64).max
 METRICS = ("recall", "ndcg")  # the metric families; names via metric_name
+_LABELS = {"recall": "Recall", "ndcg": "NDCG"}
+
+
+def metric_name(metric: str, k: int) -> str:
+    """The one spelling of a metric's name: ``("ndcg", 100)`` ->
+    ``"ndcg_at_100"``.
+
+    Raises:
+        ValueError: ``metric`` is not ``"recall"`` or ``"ndcg"``.
+    """
+    if metric not in METRICS:
+        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
+    return f"{metric}_at_{int(k)}"
+
+
+def label(name: str) -> str:
+    """``"ndcg_at_100"`` -> ``"NDCG@100"``, for tables and plots."""
+    metric, _, k = name.partition("_at_")
+    return f"{_LABELS[metric]}@{k}"
+
+
+# The paper's cutoffs (Section 4.2): Recall@20, Recall@50, NDCG@100, and the
+# metric that selects the best epoch (and that the tuner maximizes).
+PAPER_CUTOFFS = {"recall": (20, 50), "ndcg": (100,)}
+PAPER_METRICS = tuple(
+    metric_name(metric, k) for metric, ks in PAPER_CUTOFFS.items() for k in ks
+)
+SELECTION_METRIC = metric_name("ndcg", 100)
+VALIDATION_PREFIX = "val_"  # Keras's prefix of validation logs
+
+
+def cutoffs(ks: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
+    """Cutoffs per metric: the paper's for None, else each k for both.
+
+    Raises:
+        ValueError: an empty ``ks`` or a cutoff below 1.
+    """
+    if ks is None:
+        return dict(PAPER_CUTOFFS)
+    ks = tuple(sorted({int(k) for k in ks}))
+    if not ks or ks[0] < 1:
+        raise ValueError(f"cutoffs k must be >= 1, got {list(ks)}")
+    return {metric: ks for metric in METRICS}
+
+
+def metric_names(ks: Sequence[int] | None = None) -> tuple[str, ...]:
+    """``recall_at_k`` for every k, then ``ndcg_at_k`` (see cutoffs)."""
+    return tuple(
+        metric_name(metric, k)
+        for metric, values in cutoffs(ks).items()
+        for k in values
+    )
 
 
 def _is_item(item_ids: tf.Tensor) -> tf.Tensor:
@@ -44,7 +102,7 @@ def has_heldout(heldout_ids: tf.Tensor) -> tf.Tensor:
     """Which users have at least one held-out item.
 
     Only these users are scored (Section 4.2; users with under 5 clicks get
-    no targets in preprocessing, DESIGN.md §2).
+    no targets in preprocessing; docs/design.md, "The paper's protocol").
 
     Args:
         heldout_ids: int64 ``[batch, max_len]``, held-out item indices padded
@@ -194,18 +252,6 @@ def ndcg_at_k(
     ideal = tf.range(k)[None, :] < tf.minimum(n_heldout, k)[:, None]
     idcg = tf.reduce_sum(tf.cast(ideal, tf.float32) * discounts, axis=-1)
     return tf.math.divide_no_nan(dcg, idcg)
-
-
-def metric_name(metric: str, k: int) -> str:
-    """The one spelling of a metric's name: ``("ndcg", 100)`` ->
-    ``"ndcg_at_100"`` (logs, tuner; reports write ``ndcg@100``).
-
-    Raises:
-        ValueError: ``metric`` is not ``"recall"`` or ``"ndcg"``.
-    """
-    if metric not in METRICS:
-        raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
-    return f"{metric}_at_{int(k)}"
 
 
 def ranking_metrics(

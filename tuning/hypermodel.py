@@ -1,13 +1,15 @@
-"""The KerasTuner HyperModel of Mult-VAE^PR / Mult-DAE and its search space.
+"""The KerasTuner HyperModel of Mult-VAE^PR / Mult-DAE.
 
-``MultVAEHyperModel.build(hp)`` turns a trial's hyperparameters into the
-project's :class:`~tf_multvae.config.RunConfig` (the dataset's preset with
-the trial's values put in) and builds the model with
-``tf_multvae.train.build_compiled_model``; ``fit`` trains it on
-``tf_multvae.train.fit_data``, the batches and validation passes of
+``MultVAEHyperModel.build(hp)`` turns a trial's hyperparameters (the
+search space of ``tuning.space``) into the project's
+:class:`~tf_multvae.config.RunConfig` (the dataset's preset with the
+trial's values put in) and builds the model with
+``tf_multvae.training.loop.build_compiled_model``; ``fit`` trains it on
+``tf_multvae.training.loop.fit_data``, the batches and validation passes of
 ``python -m tf_multvae.train``. The objective is therefore the validation
 NDCG@100 that the models' ``test_step`` computes and that picks the best
-epoch in training (DESIGN.md §2, "Model selection"), at its best epoch.
+epoch in training (docs/design.md, "The paper's protocol"), at its best
+epoch.
 """
 
 from __future__ import annotations
@@ -17,131 +19,22 @@ import math
 import os
 import shutil
 import time
-from dataclasses import dataclass
 
 import keras
 import keras_tuner as kt
-import tensorflow as tf
-from tensorboard.plugins.hparams import api as hparams_api
 
-from tf_multvae import callbacks as cb
+from tf_multvae.training import callbacks as cb
 from tf_multvae import config as cfg
 from tf_multvae import data
-from tf_multvae import train
+from tf_multvae import datadir
+from tf_multvae import metrics
+from tf_multvae.training import loop
+from tuning import hparams
+from tuning.space import RANGES
+from tuning.space import SearchSpace
+from tuning.space import apply
 
-OBJECTIVE = "val_ndcg_at_100"
-# Hyperparameter -> the search flag that sets its range or choices. The
-# names are the config fields they set (hidden_width: every hidden layer).
-FLAGS = {
-    "dropout": "--dropout",
-    "anneal_cap": "--anneal-cap",
-    "latent_dim": "--latent-dim",
-    "learning_rate": "--lr",
-    "total_anneal_steps": "--total-anneal-steps",
-    "hidden_width": "--hidden-width",
-}
-RANGES = ("dropout", "anneal_cap", "learning_rate")  # (min, max) floats
-VAE_ONLY = ("anneal_cap", "total_anneal_steps")
-# Hyperparameters that are ModelConfig fields of the same name.
-_MODEL_FIELDS = ("dropout", "anneal_cap", "latent_dim", "total_anneal_steps")
-# Metrics of a trial's TensorBoard run that the HParams dashboard shows.
-BEST_TAG = "best_ndcg_at_100"
-
-
-@dataclass(frozen=True)
-class SearchSpace:
-    """What a search varies; None keeps the preset's value.
-
-    Attributes:
-        dropout: (min, max) of the input dropout rate, uniform.
-        anneal_cap: (min, max) of β_cap, uniform (Mult-VAE only).
-        latent_dim: sizes of z (or of the DAE's code) to choose from.
-        learning_rate: (min, max) of Adam's step size, log-uniform.
-        total_anneal_steps: updates over which β would reach 1, choices
-            (Mult-VAE only).
-        hidden_width: widths of the hidden layers, choices; every hidden
-            layer of the preset gets the width (a preset without one, the
-            DAE's, gets one layer).
-    """
-
-    dropout: tuple[float, float] | None = (0.0, 0.8)
-    anneal_cap: tuple[float, float] | None = (0.0, 1.0)
-    latent_dim: tuple[int, ...] | None = (50, 100, 200, 400)
-    learning_rate: tuple[float, float] | None = None
-    total_anneal_steps: tuple[int, ...] | None = None
-    hidden_width: tuple[int, ...] | None = None
-
-    def __post_init__(self):
-        for name in FLAGS:
-            values = getattr(self, name)
-            if values is None:
-                continue
-            if len(values) == 0:
-                raise ValueError(f"{FLAGS[name]} is empty")
-            if name in RANGES and (len(values) != 2 or values[0] > values[1]):
-                raise ValueError(
-                    f"{FLAGS[name]} takes MIN,MAX with MIN <= MAX, "
-                    f"not {','.join(map(str, values))}"
-                )
-        _check(self.dropout, "dropout", lambda v: 0.0 <= v < 1.0, "in [0, 1)")
-        _check(self.anneal_cap, "anneal_cap", lambda v: v >= 0, ">= 0")
-        _check(self.learning_rate, "learning_rate", lambda v: v > 0, "> 0")
-        _check(self.latent_dim, "latent_dim", lambda v: v >= 1, ">= 1")
-        _check(self.hidden_width, "hidden_width", lambda v: v >= 1, ">= 1")
-        _check(
-            self.total_anneal_steps,
-            "total_anneal_steps",
-            lambda v: v >= 0,
-            ">= 0",
-        )
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The hyperparameters searched, in :data:`FLAGS` order."""
-        return tuple(n for n in FLAGS if getattr(self, n) is not None)
-
-    def for_model(self, kind: str) -> "SearchSpace":
-        """This space without what ``kind`` lacks (the DAE has no β).
-
-        Raises:
-            ValueError: a Mult-VAE-only value other than the default was
-                asked of the DAE.
-        """
-        if kind == "vae":
-            return self
-        for name in VAE_ONLY:
-            value = getattr(self, name)
-            if value is not None and value != getattr(SearchSpace, name):
-                raise ValueError(f"{FLAGS[name]} applies to --model vae only")
-        return dataclasses.replace(
-            self, anneal_cap=None, total_anneal_steps=None
-        )
-
-
-def _check(values, name, ok, rule):
-    for value in values or ():
-        if not ok(value):
-            raise ValueError(
-                f"{FLAGS[name]} values must be {rule}, got {value}"
-            )
-
-
-def apply(base: cfg.RunConfig, values: dict) -> cfg.RunConfig:
-    """``base`` with hyperparameter values (named as in :data:`FLAGS`) in."""
-    model = {k: v for k, v in values.items() if k in _MODEL_FIELDS}
-    if "hidden_width" in values:
-        layers = max(1, len(base.model.hidden_dims))
-        model["hidden_dims"] = (int(values["hidden_width"]),) * layers
-    trainer = base.train
-    if "learning_rate" in values:
-        trainer = dataclasses.replace(
-            trainer, learning_rate=float(values["learning_rate"])
-        )
-    return dataclasses.replace(
-        base, model=dataclasses.replace(base.model, **model), train=trainer
-    )
-
-
+OBJECTIVE = cb.MONITOR  # val_ndcg_at_100, as training selects epochs
 class MultVAEHyperModel(kt.HyperModel):
     """Mult-VAE^PR / Mult-DAE over a :class:`SearchSpace`.
 
@@ -171,7 +64,7 @@ class MultVAEHyperModel(kt.HyperModel):
         self.data_dir = data_dir
         self.space = space.for_model(base.model.kind)
         self.log_dir = log_dir
-        self.n_items = data.load_info(data_dir).n_items
+        self.n_items = datadir.load_info(data_dir).n_items
 
     def values(self, hp: kt.HyperParameters) -> dict:
         """Declares the space in ``hp`` (first call) and returns its values."""
@@ -193,8 +86,8 @@ class MultVAEHyperModel(kt.HyperModel):
 
     def build(self, hp: kt.HyperParameters) -> keras.Model:
         config = self.config(hp)
-        keras.utils.set_random_seed(config.train.seed)  # as train.run does
-        return train.build_compiled_model(config, self.n_items)
+        keras.utils.set_random_seed(config.train.seed)  # as loop.run does
+        return loop.build_compiled_model(config, self.n_items)
 
     def fit(
         self,
@@ -242,12 +135,9 @@ class MultVAEHyperModel(kt.HyperModel):
                     run_dir, t.log_every, anneal if m.kind == "vae" else None
                 )
             )
-            writer = tf.summary.create_file_writer(run_dir)
-            with writer.as_default():
-                hparams_api.hparams(
-                    {n: hp.get(n) for n in self.space.names},
-                    trial_id=f"trial_{trial_id}",
-                )
+            writer = hparams.trial_writer(
+                run_dir, {n: hp.get(n) for n in self.space.names}, trial_id
+            )
         if initial_epoch:
             # β_t reads the update count: continue it with the weights.
             steps = data.steps_per_epoch(self.data_dir, t.batch_size)
@@ -256,7 +146,7 @@ class MultVAEHyperModel(kt.HyperModel):
         if verbose == "auto":
             verbose = 2
         history = model.fit(
-            **train.fit_data(self.data_dir, t, initial_epoch),
+            **loop.fit_data(self.data_dir, t, initial_epoch),
             epochs=t.epochs,
             initial_epoch=initial_epoch,
             callbacks=own + list(callbacks or []),
@@ -278,7 +168,7 @@ class MultVAEHyperModel(kt.HyperModel):
         result = {
             name: float(history[name][best])
             for name in history
-            if name.startswith("val_")
+            if name.startswith(metrics.VALIDATION_PREFIX)
         }
         result.update(
             best_epoch=initial_epoch + best + 1,
@@ -286,35 +176,10 @@ class MultVAEHyperModel(kt.HyperModel):
             seconds=round(time.time() - started, 1),
         )
         if writer is not None:
-            with writer.as_default(step=result["best_epoch"]):
-                tf.summary.scalar(BEST_TAG, result[OBJECTIVE])
-            writer.close()
+            hparams.write_best(writer, result["best_epoch"], result[OBJECTIVE])
         return result
 
     def write_hparams_config(self) -> None:
-        """The HParams dashboard's experiment: the space and the metrics."""
-        if self.log_dir is None:
-            return
-        domains = []
-        for name in self.space.names:
-            spec = getattr(self.space, name)
-            if name in RANGES:
-                low, high = float(spec[0]), float(spec[1])
-                domain = hparams_api.RealInterval(low, high)
-            else:
-                domain = hparams_api.Discrete([int(v) for v in spec])
-            domains.append(hparams_api.HParam(name, domain))
-        metrics = [
-            hparams_api.Metric(
-                BEST_TAG, display_name="best validation NDCG@100"
-            ),
-            hparams_api.Metric(
-                "ndcg_at_100",
-                group="validation",
-                display_name="validation NDCG@100 (last epoch)",
-            ),
-        ]
-        writer = tf.summary.create_file_writer(self.log_dir)
-        with writer.as_default():
-            hparams_api.hparams_config(hparams=domains, metrics=metrics)
-        writer.close()
+        """The HParams dashboard's experiment (with a ``log_dir``)."""
+        if self.log_dir is not None:
+            hparams.write_experiment(self.log_dir, self.space)

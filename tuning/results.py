@@ -17,6 +17,7 @@ import shlex
 
 from tf_multvae import config as cfg
 from tuning import hypermodel as hm
+from tuning import space
 
 METRICS = (
     hm.OBJECTIVE,
@@ -77,18 +78,7 @@ def retrain_command(
             preset's, which train applies itself).
         extra: further train flags and values (batch size, seed, epochs).
     """
-    m, t = config.model, config.train
-    values = {
-        "dropout": ("--dropout", m.dropout),
-        "anneal_cap": ("--anneal-cap", m.anneal_cap),
-        "latent_dim": ("--latent-dim", m.latent_dim),
-        "learning_rate": ("--lr", t.learning_rate),
-        "total_anneal_steps": ("--total-anneal-steps", m.total_anneal_steps),
-        "hidden_width": (
-            "--hidden-dims",
-            ",".join(str(d) for d in m.hidden_dims),
-        ),
-    }
+    m = config.model
     args = [
         "python",
         "-m",
@@ -103,8 +93,9 @@ def retrain_command(
         run_dir,
     ]
     for name in names:
-        flag, value = values[name]
-        args += [flag, str(value)]
+        field = space.CONFIG_FIELDS.get(name, name)
+        section = m if field in cfg.MODEL_FLAGS else config.train
+        args += [cfg.flag(field), cfg.flag_value(getattr(section, field))]
     for flag, value in (extra or {}).items():
         args += [flag, str(value)]
     return " ".join(shlex.quote(a) for a in args)

@@ -22,9 +22,7 @@ worker (it runs trials for the chief's oracle).
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import shutil
 import sys
 
 _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -32,6 +30,7 @@ if __package__ in (None, ""):  # run as a script: python tuning/search.py
     sys.path.insert(0, _REPO)
 
 TUNERS = ("bayesian", "hyperband", "random")
+SEARCH_FILE = "search.json"  # the resolved search, in --out
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
 
 
@@ -107,13 +106,13 @@ def _parses(kind, text: str) -> bool:
 
 
 def space_from_args(args: argparse.Namespace):
-    """The :class:`~tuning.hypermodel.SearchSpace` of the flags."""
-    from tuning import hypermodel as hm
+    """The :class:`~tuning.space.SearchSpace` of the flags."""
+    from tuning import space as space_lib
 
     anneal_cap = _numbers("--anneal-cap", args.anneal_cap)
     if anneal_cap is None and args.model == "vae":
-        anneal_cap = hm.SearchSpace.anneal_cap
-    space = hm.SearchSpace(
+        anneal_cap = space_lib.SearchSpace.anneal_cap
+    space = space_lib.SearchSpace(
         dropout=_numbers("--dropout", args.dropout),
         anneal_cap=anneal_cap,
         latent_dim=_numbers("--latent-dim", args.latent_dim, int),
@@ -168,38 +167,19 @@ def role() -> str:
 def prepare_out(out: str, resolved: dict, overwrite: bool) -> None:
     """Makes ``out`` for this search, or checks that it holds this search.
 
+    More trials than before continue the search; all else must match
+    (``rundir.prepare``'s rule, with search.json as the configuration).
+
     Raises:
         ValueError: ``out`` holds another search (without ``overwrite``)
             or something that is not a search.
     """
-    path = os.path.join(out, "search.json")
-    resolved = json.loads(json.dumps(resolved))  # tuples -> lists, as read
-    exists = os.path.isdir(out) and bool(os.listdir(out))
-    if exists and not os.path.exists(path):
-        raise ValueError(
-            f"--out {out} is not empty and holds no search (no search.json); "
-            "choose another --out"
-        )
-    if exists and overwrite:
-        shutil.rmtree(out)
-    elif exists:
-        with open(path) as f:
-            previous = json.load(f)
-        # More trials than before continue the search; all else must match.
-        changed = sorted(
-            k
-            for k in set(previous) | set(resolved)
-            if k != "max_trials" and previous.get(k) != resolved.get(k)
-        )
-        if changed:
-            raise ValueError(
-                f"--out {out} holds a search with another configuration "
-                f"(differs in {', '.join(changed)}); pass --overwrite to "
-                "start over there, or choose another --out"
-            )
-    os.makedirs(out, exist_ok=True)
-    with open(path, "w") as f:
-        json.dump(resolved, f, indent=2)
+    from tf_multvae import rundir
+
+    rundir.prepare(
+        out, resolved, overwrite, name=SEARCH_FILE, flag="--out",
+        ignore=("max_trials",),
+    )
 
 
 def run(args: argparse.Namespace) -> dict | None:
@@ -213,6 +193,7 @@ def run(args: argparse.Namespace) -> dict | None:
     from tf_multvae import config as cfg
     from tuning import hypermodel as hm
     from tuning import results
+    from tuning import space as space_lib
     from tuning import tuners
 
     base = base_config(args)
@@ -251,7 +232,7 @@ def run(args: argparse.Namespace) -> dict | None:
     summary = None
     if best is not None:
         values = {n: best[n] for n in names}
-        config = hm.apply(base, values)
+        config = space_lib.apply(base, values)
         extra = {
             "--batch-size": args.batch_size,
             "--seed": args.seed,
@@ -279,18 +260,17 @@ def run(args: argparse.Namespace) -> dict | None:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    from tf_multvae import cli
     from tf_multvae import config as cfg
 
     if args.dataset is None:
         name = os.path.basename(os.path.normpath(args.data_dir))
         args.dataset = name if name in cfg.PRESETS else "ml-20m"
     elif args.dataset not in cfg.PRESETS:
-        print(
-            f"error: --dataset must be one of {', '.join(sorted(cfg.PRESETS))}"
-            f", not {args.dataset!r}",
-            file=sys.stderr,
+        return cli.fail(
+            f"--dataset must be one of {', '.join(sorted(cfg.PRESETS))}"
+            f", not {args.dataset!r}"
         )
-        return 2
     if args.out is None:
         args.out = os.path.join("runs", f"search-{args.dataset}-{args.model}")
     try:
@@ -299,9 +279,8 @@ def main(argv=None) -> int:
                 f"--max-trials must be >= 1, got {args.max_trials}"
             )
         best = run(args)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except cli.USER_ERRORS as err:
+        return cli.fail(err)
     except KeyboardInterrupt:
         print(
             "interrupted: run the same command again to continue the search",

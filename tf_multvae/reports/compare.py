@@ -1,4 +1,4 @@
-"""``python -m tf_multvae.compare RUN_A RUN_B``: the paper's Figure 3.
+"""``python -m tf_multvae.reports.compare RUN_A RUN_B``: the paper's Figure 3.
 
 Splits the test users into five groups by fold-in activity (the number of
 items they clicked in the fold-in set; quantile groups 0-20%, ..., 80-100%)
@@ -9,7 +9,8 @@ figure. Writes ``compare.json`` and, with matplotlib installed, a bar chart
 ``compare.png`` into ``--out`` (default RUN_A/compare-NAME_OF_RUN_B).
 
 Per-user scores come from each run's ``per_user-test.csv``
-(``python -m tf_multvae.evaluate`` and ``tf_multvae.baselines`` write it);
+(``python -m tf_multvae.reports.evaluate`` and ``tf_multvae.baselines``
+write it);
 a run without one is evaluated first.
 """
 
@@ -22,10 +23,12 @@ import sys
 import numpy as np
 from scipy import stats
 
+from tf_multvae import cli
 from tf_multvae import metrics
+from tf_multvae import rundir
 
 N_GROUPS = 5
-METRIC = "ndcg@100"
+METRIC = metrics.SELECTION_METRIC  # ndcg_at_100
 STARS = ((0.001, "***"), (0.01, "**"), (0.05, "*"))
 
 
@@ -126,7 +129,7 @@ def compare(
     Args:
         table_a, table_b: ``runs.read_per_user`` results on the same test
             users.
-        metric: a per-user column, e.g. ``ndcg@100``.
+        metric: a per-user column, e.g. ``ndcg_at_100``.
         n_groups: activity groups.
 
     Returns:
@@ -187,7 +190,7 @@ def _group_label(row: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.compare",
+        prog="python -m tf_multvae.reports.compare",
         description="NDCG@100 by user activity for two runs (Figure 3).",
     )
     p.add_argument("run_a")
@@ -204,7 +207,7 @@ def main(argv=None) -> int:
     if len(labels) != 2:
         p.error(f"--labels takes two names, A,B, not {args.labels!r}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tf_multvae import runs
+    from tf_multvae.reports import runs
 
     try:
         tables = [
@@ -212,9 +215,8 @@ def main(argv=None) -> int:
             for run in (args.run_a, args.run_b)
         ]
         result = compare(*tables)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except cli.USER_ERRORS as err:
+        return cli.fail(err)
     result["runs"] = {
         "a": {"dir": os.path.abspath(args.run_a), "label": labels[0]},
         "b": {"dir": os.path.abspath(args.run_b), "label": labels[1]},
@@ -223,10 +225,10 @@ def main(argv=None) -> int:
         args.run_a, f"compare-{os.path.basename(os.path.normpath(args.run_b))}"
     )
     os.makedirs(out, exist_ok=True)
-    runs.write_json(os.path.join(out, "compare.json"), result)
+    rundir.write_json(os.path.join(out, "compare.json"), result)
     print(format_table(result, labels))
     print(f"wrote {os.path.join(out, 'compare.json')}")
-    from tf_multvae import plots
+    from tf_multvae.reports import plots
 
     try:
         path = plots.figure3(result, labels, os.path.join(out, "compare.png"))

@@ -1,6 +1,6 @@
-"""``python -m tf_multvae.benchmark``: training and evaluation throughput.
+"""``python -m benchmarks.train_speed``: training and evaluation throughput.
 
-    python -m tf_multvae.benchmark --shape ml-20m [--mixed-precision]
+    python -m benchmarks.train_speed --shape ml-20m [--mixed-precision]
 
 Trains Mult-VAE^PR on synthetic users with the item count and clicks per
 user of ML-20M (20,108 items, 73 per user) or MSD (41,140, 59), then ranks
@@ -19,40 +19,17 @@ the fastest window is the least disturbed.
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import sys
 import time
 
+from benchmarks.common import padded_users
+from benchmarks.common import print_figures
+from benchmarks.common import training_flops_per_user
+from benchmarks.common import forward_flops_per_user
+
 WINDOWS = 3  # timed windows per figure; the best one is reported
 SHAPES = {"ml-20m": (20_108, 73), "msd": (41_140, 59), "ml-1m": (3_497, 95)}
-
-
-def padded_users(n_users, n_items, clicks, seed):
-    """int64 [n_users, max_len] random distinct items per user, -1 padded."""
-    import numpy as np
-
-    rng = np.random.default_rng(seed)
-    lengths = np.clip(rng.poisson(clicks, n_users), 1, n_items)
-    out = np.full((n_users, int(lengths.max())), -1, np.int64)
-    for u, n in enumerate(lengths):
-        out[u, :n] = np.sort(rng.choice(n_items, n, replace=False))
-    return out
-
-
-def forward_flops_per_user(n_items, hidden, latent, clicks) -> float:
-    """Multiply-adds x 2 of one user's forward pass, sparse input."""
-    return 2.0 * (
-        clicks * hidden  # the sparse first layer touches nnz rows
-        + hidden * 2 * latent
-        + latent * hidden
-        + hidden * n_items
-    )
-
-
-def training_flops_per_user(n_items, hidden, latent, clicks) -> float:
-    """Forward + backward: each matmul's forward, dW and dx, 3 x forward."""
-    return 3.0 * forward_flops_per_user(n_items, hidden, latent, clicks)
 
 
 def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
@@ -182,15 +159,8 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
     return result
 
 
-def print_figures(result: dict) -> None:
-    """One figure per line, then all of them as the last line's JSON."""
-    for key, value in result.items():
-        print(f"{key:28s}{value}")
-    print(json.dumps(result))
-
-
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tf_multvae.benchmark")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.train_speed")
     p.add_argument("--shape", choices=sorted(SHAPES), default="ml-20m")
     p.add_argument("--steps", type=int, default=10, help="per window")
     p.add_argument("--batch-size", type=int, default=500)

@@ -1,11 +1,11 @@
-"""``python -m tf_multvae.evaluate``: a run's model on held-out users.
+"""``python -m tf_multvae.reports.evaluate``: a run's model on held-out users.
 
-    python -m tf_multvae.evaluate --run-dir runs/ml-20m-vae \\
+    python -m tf_multvae.reports.evaluate --run-dir runs/ml-20m-vae \\
         [--split test|validation] [--k 20,50,100]
 
 Loads the run's best model (``best.keras``; a baseline run is refit from
 its config.json), ranks every item for each held-out user with the fold-in
-items masked (the paper's protocol, DESIGN.md §2) a chunk of
+items masked (the paper's protocol, docs/design.md) a chunk of
 ``--batch-size`` users at a time, and prints Recall@k and NDCG@k for each
 k with standard errors. Writes the same table as ``RUN/eval-SPLIT.json``
 and one row per user as ``RUN/per_user-SPLIT.csv`` (user id, fold-in
@@ -18,7 +18,9 @@ import argparse
 import os
 import sys
 
+from tf_multvae import cli
 from tf_multvae import features
+from tf_multvae import rundir
 
 DEFAULT_CUTOFFS = (20, 50, 100)
 
@@ -37,7 +39,7 @@ def _cutoffs(text: str) -> tuple[int, ...]:
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.evaluate",
+        prog="python -m tf_multvae.reports.evaluate",
         description="Recall@k and NDCG@k of a run's best model.",
     )
     p.add_argument("--run-dir", required=True)
@@ -76,8 +78,9 @@ def run(
         FileNotFoundError, ValueError: not a run directory, a missing
             dataset, or a cutoff above the number of items.
     """
-    from tf_multvae import evaluation
-    from tf_multvae import runs
+    from tf_multvae import metrics
+    from tf_multvae.reports import evaluation
+    from tf_multvae.reports import runs
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
@@ -85,15 +88,15 @@ def run(
     per_user = evaluation.per_user_metrics(
         scorer, data_dir, split, batch_size, ks
     )
-    names = evaluation.metric_names(ks)
+    names = metrics.metric_names(ks)
     result = {
         "split": split,
         "data_dir": os.path.abspath(data_dir),
         "k": sorted(set(ks)),
         "metrics": evaluation.summarize(per_user, names),
     }
-    runs.write_per_user(runs.per_user_path(run_dir, split), per_user, names)
-    runs.write_json(runs.summary_path(run_dir, split), result)
+    runs.write_per_user(rundir.per_user_path(run_dir, split), per_user, names)
+    rundir.write_json(rundir.summary_path(run_dir, split), result)
     return result
 
 
@@ -104,19 +107,17 @@ def main(argv=None) -> int:
         result = run(
             args.run_dir, args.split, args.k, args.data_dir, args.batch_size
         )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    from tf_multvae import evaluation
-    from tf_multvae import runs
+    except cli.USER_ERRORS as err:
+        return cli.fail(err)
+    from tf_multvae.reports import evaluation
 
     print(
         evaluation.format_table(
             result["metrics"], f"{args.run_dir}, {args.split} users"
         )
     )
-    print(f"wrote {runs.summary_path(args.run_dir, args.split)}")
-    print(f"      {runs.per_user_path(args.run_dir, args.split)}")
+    print(f"wrote {rundir.summary_path(args.run_dir, args.split)}")
+    print(f"      {rundir.per_user_path(args.run_dir, args.split)}")
     return 0
 
 

@@ -1,6 +1,6 @@
-"""``python -m tf_multvae.table4``: the paper's Table 4, likelihoods compared.
+"""``python -m tf_multvae.reports.table4``: the paper's Table 4, likelihoods compared.
 
-    python -m tf_multvae.table4 --dataset ml-1m --data-dir data/ml-1m \\
+    python -m tf_multvae.reports.table4 --dataset ml-1m --data-dir data/ml-1m \\
         --runs-root runs/table4 [--collect-only] [train flags ...]
 
 Trains (or collects) Mult-VAE^PR and Mult-DAE with the multinomial,
@@ -20,16 +20,18 @@ and exits with 1 when some are missing.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 
 from tf_multvae import config as cfg
+from tf_multvae import cli
+from tf_multvae import metrics as metric_names
+from tf_multvae import rundir
 from tf_multvae import train
-from tf_multvae.losses import LIKELIHOODS
+from tf_multvae.training import loop
+from tf_multvae.config import LIKELIHOODS
 
-MODEL_NAMES = {"vae": "Mult-VAE^PR", "dae": "Mult-DAE"}
-COLUMNS = ("recall@20", "recall@50", "ndcg@100")  # the paper's order
+COLUMNS = metric_names.PAPER_METRICS  # the paper's order
 _OWN_FLAGS = ("--model", "--likelihood", "--run-dir", "--data-dir")
 
 
@@ -39,15 +41,14 @@ def run_name(model: str, likelihood: str) -> str:
 
 def _finished(run_dir: str, config: cfg.RunConfig) -> dict | None:
     """metrics.json of a finished run of ``config`` in run_dir, else None."""
-    from tf_multvae import runs
-
     try:
-        previous = runs.read_json(run_dir, runs.CONFIG)
-        metrics = runs.read_json(run_dir, runs.METRICS)
+        previous = rundir.read_json(run_dir, rundir.CONFIG)
+        metrics = rundir.read_json(run_dir, rundir.METRICS)
     except FileNotFoundError:
         return None
-    wanted = json.loads(json.dumps(config.to_json()))  # tuples -> lists
-    if any(previous.get(key) != value for key, value in wanted.items()):
+    wanted = config.to_json()
+    other = set(previous) - set(wanted)  # data_dir, n_items, ...
+    if rundir.differences(previous, wanted, ignore=other):
         return None
     return metrics
 
@@ -86,7 +87,7 @@ def collect_or_train(
             found = _finished(run_dir, config)
             if found is None and not collect_only:
                 print(f"== {name}: training in {run_dir}", flush=True)
-                found = train.run(
+                found = loop.run(
                     config, data_dir, run_dir,
                     deterministic=args.deterministic,
                     overwrite=args.overwrite,
@@ -115,8 +116,7 @@ def table(results: dict[str, dict | None], dataset: str) -> dict:
 def markdown(result: dict) -> str:
     """Table 4's layout: a block of likelihoods per model, three metrics."""
     head = ["", "likelihood"] + [
-        c.replace("recall", "Recall").replace("ndcg", "NDCG")
-        for c in result["columns"]
+        metric_names.label(c) for c in result["columns"]
     ]
     lines = [
         f"Test metrics on {result['dataset']} (mean ± standard error)",
@@ -126,7 +126,7 @@ def markdown(result: dict) -> str:
     ]
     previous = None
     for row in result["rows"]:
-        model = MODEL_NAMES[row["model"]] if row["model"] != previous else ""
+        model = cfg.MODEL_NAMES[row["model"]] if row["model"] != previous else ""
         previous = row["model"]
         cells = [
             f"{row['test'][c]['mean']:.3f} ± {row['test'][c]['stderr']:.3f}"
@@ -141,7 +141,7 @@ def markdown(result: dict) -> str:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.table4",
+        prog="python -m tf_multvae.reports.table4",
         description="Table 4: Mult-VAE^PR and Mult-DAE with the multinomial, "
         "Gaussian and logistic likelihoods. Other flags go to "
         "python -m tf_multvae.train.",
@@ -161,19 +161,17 @@ def main(argv=None) -> int:
     runs_root = args.runs_root or os.path.join(
         "runs", f"table4-{args.dataset}"
     )
-    results, code = train.call_for_cli(
+    results, code = cli.call(
         collect_or_train,
         args.dataset, data_dir, runs_root, train_flags, args.collect_only,
     )
     if code:
         return code
-    from tf_multvae import runs
-
     result = table(results, args.dataset)
     result["runs_root"] = os.path.abspath(runs_root)
     text = markdown(result)
     os.makedirs(runs_root, exist_ok=True)
-    runs.write_json(os.path.join(runs_root, "table4.json"), result)
+    rundir.write_json(os.path.join(runs_root, "table4.json"), result)
     with open(os.path.join(runs_root, "table4.md"), "w") as f:
         f.write(text + "\n")
     print(text)

@@ -1,90 +1,25 @@
-"""Run directories: what they hold, and reading them back for reports.
+"""Reading a run back for the reports: its scorer, per-user metrics, curves.
 
-``python -m tf_multvae.train`` (Mult-VAE^PR, Mult-DAE) and ``python -m
-tf_multvae.baselines`` (popularity, EASE) write::
-
-    config.json            the resolved configuration; ["model"]["kind"]
-                           is vae, dae, popularity or ease
-    metrics.json           {"test": {"ndcg@100": {"mean", "stderr"}, ...,
-                           "users": n}, "validation": {"ndcg@100": [...]}}
-    best.keras             the best model (trained models only)
-    logs/                  TensorBoard scalars (trained models only)
-
-and the report commands add::
-
-    eval-SPLIT.json        python -m tf_multvae.evaluate's summary
-    per_user-SPLIT.csv     one row per user: user_id, n_fold_in,
-                           n_heldout and each metric (empty where the
-                           user has no held-out items)
+The run directory's files and names are ``tf_multvae.rundir``'s; this
+module loads what the report commands need from one: the model to score
+with (:func:`load_scorer`: ``best.keras``, or a baseline refit from its
+config.json), the per-user CSV (written and read here, evaluated when
+missing or stale) and the TensorBoard scalars.
 """
 
 from __future__ import annotations
 
 import csv
-import json
-import math
 import os
 from typing import Sequence
 
 import numpy as np
 
-from tf_multvae import evaluation
+from tf_multvae import config as cfg
 from tf_multvae import features
-
-CONFIG = "config.json"
-METRICS = "metrics.json"
-BEST_MODEL = "best.keras"
-LOGS = "logs"
-TRAINED_KINDS = ("vae", "dae")  # saved as best.keras; baselines are refit
-
-
-def summary_path(run_dir: str, split: str) -> str:
-    return os.path.join(run_dir, f"eval-{split}.json")
-
-
-def per_user_path(run_dir: str, split: str) -> str:
-    return os.path.join(run_dir, f"per_user-{split}.csv")
-
-
-def read_json(run_dir: str, name: str) -> dict:
-    """``run_dir/name`` as JSON.
-
-    Raises:
-        FileNotFoundError: no such file; the message says what a run
-            directory is.
-    """
-    path = os.path.join(run_dir, name)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"{run_dir} is not a finished run directory: it has no {name} "
-            "(make one with python -m tf_multvae.train or "
-            "python -m tf_multvae.baselines)"
-        )
-    with open(path) as f:
-        return json.load(f)
-
-
-def _finite(value):
-    """NaN and infinities -> None, recursively (JSON has no NaN)."""
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
-def write_json(path: str, value) -> None:
-    """``value`` as strict JSON (NaN written as null), atomically."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(_finite(value), f, indent=2, allow_nan=False)
-    os.replace(tmp, path)
-
-
-def kind(config: dict) -> str:
-    return config["model"]["kind"]
+from tf_multvae import metrics
+from tf_multvae import rundir
+from tf_multvae.reports import evaluation
 
 
 def load_scorer(run_dir: str, data_dir: str | None = None):
@@ -99,17 +34,17 @@ def load_scorer(run_dir: str, data_dir: str | None = None):
         (scorer, data_dir): something with ``score`` (see
         ``evaluation.Scorer``) and the dataset directory it belongs to.
     """
-    config = read_json(run_dir, CONFIG)
+    config = rundir.read_json(run_dir, rundir.CONFIG)
     data_dir = data_dir or config["data_dir"]
-    if kind(config) in TRAINED_KINDS:
+    if rundir.kind(config) in cfg.MODELS:
         import keras
 
         # Registers the custom classes before loading.
         from tf_multvae import model as _model  # noqa: F401
 
-        path = os.path.join(run_dir, BEST_MODEL)
+        path = os.path.join(run_dir, rundir.BEST_MODEL)
         if not os.path.isfile(path):
-            raise FileNotFoundError(f"{run_dir} has no {BEST_MODEL}")
+            raise FileNotFoundError(f"{run_dir} has no {rundir.BEST_MODEL}")
         return keras.saving.load_model(path), data_dir
     from tf_multvae import baselines
 
@@ -124,8 +59,7 @@ def write_per_user(
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(
-            [features.USER_ID, *evaluation.COUNT_KEYS]
-            + [evaluation.report_name(n) for n in names]
+            [features.USER_ID, *evaluation.COUNT_KEYS, *names]
         )
         for u, user in enumerate(per_user["user_id"]):
             scored = bool(per_user["scored"][u])
@@ -143,8 +77,9 @@ def read_per_user(path: str) -> dict[str, np.ndarray]:
     Returns:
         ``user_id`` (str ``[n]``), ``n_fold_in``, ``n_heldout`` (int64
         ``[n]``), ``scored`` (bool ``[n]``) and one float64 ``[n]`` per
-        metric column under its report name (``ndcg@100``), NaN where the
-        user is not scored.
+        metric column under its name (``ndcg_at_100``; files written
+        before the one spelling, with ``ndcg@100`` columns, read the same),
+        NaN where the user is not scored.
     """
     with open(path, newline="") as f:
         rows = list(csv.reader(f))
@@ -157,7 +92,7 @@ def read_per_user(path: str) -> dict[str, np.ndarray]:
         elif name in evaluation.COUNT_KEYS:
             out[name] = np.asarray(column, dtype=np.int64)
         else:
-            out[name] = np.array(
+            out[name.replace("@", "_at_")] = np.array(
                 [float(v) if v else np.nan for v in column], np.float64
             )
     out["scored"] = out["n_heldout"] > 0
@@ -168,7 +103,7 @@ def _is_fresh(path: str, run_dir: str) -> bool:
     """The file exists and is not older than the run's metrics.json."""
     if not os.path.isfile(path):
         return False
-    metrics_json = os.path.join(run_dir, METRICS)
+    metrics_json = os.path.join(run_dir, rundir.METRICS)
     return not os.path.exists(metrics_json) or (
         os.path.getmtime(path) >= os.path.getmtime(metrics_json)
     )
@@ -189,28 +124,28 @@ def per_user(
 
     Args:
         ks: cutoffs needed besides the paper's (see
-            ``evaluation.cutoffs``).
+            ``metrics.cutoffs``).
 
     Returns:
         As :func:`read_per_user`.
     """
-    need = set(evaluation.METRIC_NAMES) | set(
-        evaluation.metric_names(ks) if ks else ()
+    need = set(metrics.PAPER_METRICS) | set(
+        metrics.metric_names(ks) if ks else ()
     )
-    path = per_user_path(run_dir, split)
+    path = rundir.per_user_path(run_dir, split)
     if _is_fresh(path, run_dir):
         table = read_per_user(path)
-        if all(evaluation.report_name(n) in table for n in need):
+        if all(n in table for n in need):
             return table
     scorer, data_dir = load_scorer(run_dir, data_dir)
     every = sorted(
-        {k for values in evaluation.PAPER_CUTOFFS.values() for k in values}
+        {k for values in metrics.PAPER_CUTOFFS.values() for k in values}
         | set(ks or ())
     )
     values = evaluation.per_user_metrics(
         scorer, data_dir, split, batch_size, every
     )
-    write_per_user(path, values, evaluation.metric_names(every))
+    write_per_user(path, values, metrics.metric_names(every))
     return read_per_user(path)
 
 
@@ -226,7 +161,7 @@ def read_scalars(run_dir: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     import tensorflow as tf
 
     found: dict[str, dict[int, tuple[float, float]]] = {}
-    log_dir = os.path.join(run_dir, LOGS)
+    log_dir = os.path.join(run_dir, rundir.LOGS)
     for root, _, files in sorted(os.walk(log_dir)):
         for name in sorted(files):
             if not name.startswith("events.out.tfevents"):

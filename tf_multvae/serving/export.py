@@ -1,12 +1,13 @@
-"""``python -m tf_multvae.export``: a trained run -> SavedModel for TF Serving.
+"""``python -m tf_multvae.serving.export``: a run -> SavedModel for TF Serving.
 
-    python -m tf_multvae.export --run-dir runs/ml-20m-vae --out models/ml-20m
+    python -m tf_multvae.serving.export --run-dir runs/ml-20m-vae --out models/ml-20m
 
 writes ``models/ml-20m/N/`` (N: ``--version``, by default one more than the
 highest version there), the layout TF Serving's ``model_base_path``
 expects. The SavedModel holds the best model's weights, the item
 vocabulary (``items.txt`` as an asset, read into lookup tables) and two
-signatures (DESIGN.md §4):
+signatures (``tf_multvae.serving.signatures``; docs/design.md, "Commands
+and interfaces"):
 
 - ``serving_default``: ``items``, string ``[batch, max_len]`` raw item ids
   padded with "";
@@ -32,46 +33,21 @@ import tempfile
 
 import tensorflow as tf
 
+from tf_multvae import cli
+from tf_multvae import datadir
 from tf_multvae import features
-from tf_multvae.serving import DEFAULT_TOP_K
-from tf_multvae.serving import ServingModule
-
-BEST_MODEL = "best.keras"
-CONFIG_FILE = "config.json"
-
-
-def read_vocabulary(path: str) -> list[str]:
-    """The raw item ids of ``items.txt``, line number = item index.
-
-    Raises:
-        FileNotFoundError: no such file.
-        ValueError: an empty line or a repeated id (neither can be looked
-            up unambiguously).
-    """
-    if not tf.io.gfile.exists(path):
-        raise FileNotFoundError(f"no item vocabulary at {path}")
-    with tf.io.gfile.GFile(path, "rb") as f:
-        lines = f.read().decode("utf-8").split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the final newline
-    for number, item in enumerate(lines, start=1):
-        if not item.strip() or item != item.strip():
-            raise ValueError(
-                f"{path} line {number}: empty item id or surrounding "
-                "whitespace (ids are looked up as whole lines)"
-            )
-    if len(set(lines)) != len(lines):
-        raise ValueError(f"{path} repeats item ids")
-    return lines
+from tf_multvae import rundir
+from tf_multvae.serving.signatures import DEFAULT_TOP_K
+from tf_multvae.serving.signatures import ServingModule
 
 
 def _vocabulary_path(run_dir: str, data_dir: str | None) -> str:
     """``items.txt`` of ``data_dir``, or of the data_dir in config.json."""
     if data_dir is None:
-        path = os.path.join(run_dir, CONFIG_FILE)
+        path = os.path.join(run_dir, rundir.CONFIG)
         if not tf.io.gfile.exists(path):
             raise ValueError(
-                f"--run-dir {run_dir} has no {CONFIG_FILE}: not a training "
+                f"--run-dir {run_dir} has no {rundir.CONFIG}: not a training "
                 "run directory (python -m tf_multvae.train writes one)"
             )
         with tf.io.gfile.GFile(path) as f:
@@ -110,15 +86,15 @@ def load_run(run_dir: str, data_dir: str | None = None):
 
     if not tf.io.gfile.isdir(run_dir):
         raise FileNotFoundError(f"--run-dir {run_dir} does not exist")
-    best = os.path.join(run_dir, BEST_MODEL)
+    best = os.path.join(run_dir, rundir.BEST_MODEL)
     if not tf.io.gfile.exists(best):
         raise ValueError(
-            f"--run-dir {run_dir} has no best model ({BEST_MODEL}): "
+            f"--run-dir {run_dir} has no best model ({rundir.BEST_MODEL}): "
             "training has not finished there, or never kept an epoch"
         )
     vocab = _vocabulary_path(run_dir, data_dir)
     model = keras.saving.load_model(best)
-    n_ids = len(read_vocabulary(vocab))
+    n_ids = len(datadir.read_vocabulary(vocab))
     if n_ids != model.n_items:
         raise ValueError(
             f"{vocab} has {n_ids} items but the model scores "
@@ -223,7 +199,7 @@ def export_run(
 
     Raises:
         FileNotFoundError, ValueError: see :func:`load_run`,
-            :class:`~tf_multvae.serving.ServingModule` and :func:`save`;
+            :class:`~tf_multvae.serving.signatures.ServingModule` and :func:`save`;
             messages name the argument or file at fault.
     """
     version_dir(out, version, overwrite)  # fail before loading the model
@@ -234,7 +210,7 @@ def export_run(
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.export",
+        prog="python -m tf_multvae.serving.export",
         description="Export a run's best model as a SavedModel for TF "
         "Serving (OUT/VERSION).",
     )
@@ -256,18 +232,17 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    try:
-        path = export_run(
-            args.run_dir,
-            args.out,
-            args.top_k,
-            args.version,
-            args.overwrite,
-            args.data_dir,
-        )
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    path, code = cli.call(
+        export_run,
+        args.run_dir,
+        args.out,
+        args.top_k,
+        args.version,
+        args.overwrite,
+        args.data_dir,
+    )
+    if code:
+        return code
     print(f"SavedModel: {os.path.abspath(path)}")
     print(f"inspect:    saved_model_cli show --dir {path} --all")
     return 0

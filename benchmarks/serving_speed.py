@@ -1,9 +1,9 @@
-"""``python -m tf_multvae.serving_benchmark``: the exported signature's speed.
+"""``python -m benchmarks.serving_speed``: the exported signature's speed.
 
-    python -m tf_multvae.serving_benchmark [--requests 1000] [--batch 1000]
+    python -m benchmarks.serving_speed [--requests 1000] [--batch 1000]
 
 Exports Mult-VAE^PR at ML-20M shape (20,108 items, 600-200-600, random
-weights: speed does not depend on them) with ``tf_multvae.export``, loads
+weights: speed does not depend on them) with ``tf_multvae.serving.export``, loads
 it with ``tf.saved_model.load`` as a server would, and calls its
 ``serving_default`` signature (raw item ids in, top-100 out) in process:
 
@@ -28,8 +28,10 @@ import time
 
 import numpy as np
 
-from tf_multvae.benchmark import forward_flops_per_user
-from tf_multvae.benchmark import print_figures
+from benchmarks.common import forward_flops_per_user
+from benchmarks.common import padded_users
+from benchmarks.common import print_figures
+from tf_multvae import cli
 
 N_ITEMS, HIDDEN, LATENT, CLICKS = 20_108, 600, 200, 73  # ML-20M shape
 TOP_K = 100
@@ -73,9 +75,8 @@ def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
     import keras
     import tensorflow as tf
 
-    from tf_multvae import export
-    from tf_multvae import serving
-    from tf_multvae.benchmark import padded_users
+    from tf_multvae.serving import export
+    from tf_multvae.serving import signatures
     from tf_multvae.model import build_model
 
     load_before = os.getloadavg()[0]
@@ -85,23 +86,23 @@ def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
     )
     vocab = np.array([f"item-{i}" for i in range(N_ITEMS)], dtype=object)
     users = padded_users(max(requests, batch), N_ITEMS, CLICKS, seed)
-    ids = np.where(users >= 0, vocab[np.maximum(users, 0)], serving.ID_PAD)
+    ids = np.where(users >= 0, vocab[np.maximum(users, 0)], signatures.ID_PAD)
     with tempfile.TemporaryDirectory() as tmp:
         vocab_path = os.path.join(tmp, "items.txt")
         with open(vocab_path, "w") as f:
             f.write("\n".join(vocab) + "\n")
         started = time.perf_counter()
         path = export.save(
-            serving.ServingModule(model, vocab_path, TOP_K), tmp + "/model"
+            signatures.ServingModule(model, vocab_path, TOP_K), tmp + "/model"
         )
         export_s = time.perf_counter() - started
         signature = tf.saved_model.load(path).signatures[
-            serving.SERVING_SIGNATURE
+            signatures.SERVING_SIGNATURE
         ]
 
         def call(rows):
             out = signature(items=tf.constant(rows.astype(str)))
-            return out[serving.ITEM_IDS].numpy()
+            return out[signatures.ITEM_IDS].numpy()
 
         # Batch 1, one user after another, each padded to its own length
         # as a client would send it; inputs built outside the clock.
@@ -149,15 +150,13 @@ def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m tf_multvae.serving_benchmark")
+    p = argparse.ArgumentParser(prog="python -m benchmarks.serving_speed")
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args(argv)
     if args.requests < 1 or args.batch < 1 or args.rounds < 1:
-        print("error: --requests, --batch, --rounds must be >= 1",
-              file=sys.stderr)
-        return 2
+        return cli.fail("--requests, --batch, --rounds must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = run(args.requests, args.batch, args.rounds)
     print_figures(result)

@@ -21,16 +21,11 @@ import numpy as np
 import tensorflow as tf
 
 from tf_multvae import data
+
+from tf_multvae import datadir
 from tf_multvae import features
 from tf_multvae import metrics
 
-# The paper's cutoffs (§4.2): Recall@20, Recall@50, NDCG@100.
-PAPER_CUTOFFS = {"recall": (20, 50), "ndcg": (100,)}
-METRIC_NAMES = tuple(
-    metrics.metric_name(metric, k)
-    for metric, ks in PAPER_CUTOFFS.items()
-    for k in ks
-)
 # Per-user arrays besides the metrics (see per_user_metrics).
 COUNT_KEYS = ("n_fold_in", "n_heldout")
 
@@ -44,34 +39,6 @@ class Scorer(Protocol):
     """
 
     def score(self, item_ids: tf.Tensor) -> tf.Tensor: ...
-
-
-def report_name(name: str) -> str:
-    """``ndcg_at_100`` (logs, tuner) -> ``ndcg@100`` (metrics.json)."""
-    return name.replace("_at_", "@")
-
-
-def cutoffs(ks: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
-    """Cutoffs per metric: the paper's for None, else each k for both.
-
-    Raises:
-        ValueError: an empty ``ks`` or a cutoff below 1.
-    """
-    if ks is None:
-        return dict(PAPER_CUTOFFS)
-    ks = tuple(sorted({int(k) for k in ks}))
-    if not ks or ks[0] < 1:
-        raise ValueError(f"cutoffs k must be >= 1, got {list(ks)}")
-    return {metric: ks for metric in metrics.METRICS}
-
-
-def metric_names(ks: Sequence[int] | None = None) -> tuple[str, ...]:
-    """``recall_at_k`` for every k, then ``ndcg_at_k`` (see cutoffs)."""
-    return tuple(
-        metrics.metric_name(metric, k)
-        for metric, values in cutoffs(ks).items()
-        for k in values
-    )
 
 
 def per_user_metrics(
@@ -96,13 +63,13 @@ def per_user_metrics(
         In file order, n = users in the split: ``user_id`` (bytes ``[n]``),
         ``scored`` (bool ``[n]``: has held-out items), ``n_fold_in`` and
         ``n_heldout`` (int64 ``[n]``) and one float32 ``[n]`` array per
-        name of :func:`metric_names` (0 for users that are not scored).
+        name of ``metrics.metric_names(ks)`` (0 for users that are not scored).
 
     Raises:
         ValueError: a cutoff above the number of items, or an empty split.
     """
-    n_items = data.load_info(data_dir).n_items
-    per_metric = cutoffs(ks)
+    n_items = datadir.load_info(data_dir).n_items
+    per_metric = metrics.cutoffs(ks)
     largest = max(k for values in per_metric.values() for k in values)
     if largest > n_items:
         raise ValueError(
@@ -135,12 +102,13 @@ def per_user_metrics(
 
 
 def summarize(
-    per_user: dict[str, np.ndarray], names: Sequence[str] = METRIC_NAMES
+    per_user: dict[str, np.ndarray],
+    names: Sequence[str] = metrics.PAPER_METRICS,
 ) -> dict:
     """Mean and standard error of each metric over the scored users.
 
     Returns:
-        ``{"recall@20": {"mean", "stderr"}, ..., "users": scored users,
+        ``{"recall_at_20": {"mean", "stderr"}, ..., "users": scored users,
         "users_without_heldout": the others}`` (NaN for no scored user).
     """
     scored = per_user["scored"].astype(bool)
@@ -151,7 +119,7 @@ def summarize(
             mean, stderr = metrics.mean_and_stderr(values)
         else:
             mean, stderr = float("nan"), float("nan")
-        out[report_name(name)] = {"mean": mean, "stderr": stderr}
+        out[name] = {"mean": mean, "stderr": stderr}
     out["users"] = int(scored.sum())
     out["users_without_heldout"] = int((~scored).sum())
     return out
@@ -166,7 +134,7 @@ def evaluate(
 ) -> dict:
     """Summary metrics of ``model`` on ``split`` (see :func:`summarize`)."""
     per_user = per_user_metrics(model, data_dir, split, batch_size, ks)
-    return summarize(per_user, metric_names(ks))
+    return summarize(per_user, metrics.metric_names(ks))
 
 
 def format_table(summary: dict, title: str) -> str:

@@ -1,6 +1,6 @@
-"""``python -m tf_multvae.plots RUN [RUN ...]``: the curves as PNG files.
+"""``python -m tf_multvae.reports.plots RUN [RUN ...]``: the curves as PNG files.
 
-    python -m tf_multvae.plots runs/ml-1m-vae runs/ml-1m-dae runs/ml-1m-ease
+    python -m tf_multvae.reports.plots runs/ml-1m-vae runs/ml-1m-dae runs/ml-1m-ease
 
 writes, into ``--out`` (default FIRST_RUN/plots):
 
@@ -15,7 +15,7 @@ TensorBoard shows the same scalars live; these are for a README or a
 report. matplotlib is an optional dependency (``pip install
 'tf-multvae[report]'``); pictures are drawn on a bare Figure, so no
 display or pyplot state is involved. ``figure3`` draws the picture of
-``tf_multvae.compare``.
+``tf_multvae.reports.compare``.
 """
 
 from __future__ import annotations
@@ -27,7 +27,10 @@ import sys
 
 import numpy as np
 
-VALIDATION_METRIC = "ndcg@100"
+from tf_multvae import cli
+from tf_multvae import rundir
+
+VALIDATION_METRIC = "ndcg_at_100"  # metrics.SELECTION_METRIC
 _HINT = "pip install 'tf-multvae[report]' (or: pip install matplotlib)"
 
 
@@ -163,14 +166,12 @@ def _slug(label: str) -> str:
 
 def _validation(run_dir: str, scalars: dict) -> list[float]:
     """Validation NDCG@100 per epoch: metrics.json's, else the logs'."""
-    from tf_multvae import runs
-
     try:
-        values = runs.read_json(run_dir, runs.METRICS)["validation"]
+        values = rundir.read_json(run_dir, rundir.METRICS)["validation"]
         return list(values[VALIDATION_METRIC])
     except (FileNotFoundError, KeyError):
         pass
-    tag = "validation/" + VALIDATION_METRIC.replace("@", "_at_")
+    tag = "validation/" + VALIDATION_METRIC
     if tag in scalars:
         return list(scalars[tag][1])
     raise FileNotFoundError(
@@ -180,7 +181,7 @@ def _validation(run_dir: str, scalars: dict) -> list[float]:
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.plots",
+        prog="python -m tf_multvae.reports.plots",
         description="Validation NDCG@100 per epoch and β with the KL, as PNG.",
     )
     p.add_argument("run_dirs", nargs="+", metavar="RUN")
@@ -195,7 +196,7 @@ def main(argv=None) -> int:
         p.error(f"--labels names {len(labels)} runs, not "
                 f"{len(args.run_dirs)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tf_multvae import runs
+    from tf_multvae.reports import runs
 
     out = args.out or os.path.join(args.run_dirs[0], "plots")
     try:
@@ -205,14 +206,10 @@ def main(argv=None) -> int:
             label: _validation(run, logs)
             for label, run, logs in zip(labels, args.run_dirs, scalars)
         }
-    except ImportError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except FileNotFoundError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except (ImportError, FileNotFoundError) as err:
+        return cli.fail(err)
     os.makedirs(out, exist_ok=True)
-    name = "validation_" + VALIDATION_METRIC.replace("@", "_at_") + ".png"
+    name = f"validation_{VALIDATION_METRIC}.png"
     print(f"wrote {validation_curves(curves, os.path.join(out, name))}")
     for label, logs in zip(labels, scalars):
         if "train/beta" in logs:

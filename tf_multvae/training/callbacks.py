@@ -15,21 +15,15 @@ import os
 import keras
 import tensorflow as tf
 
-from tf_multvae.annealing import kl_beta
+from tf_multvae import metrics
+from tf_multvae import rundir
+from tf_multvae.model.annealing import kl_beta
 
-BEST_WEIGHTS = "best.weights.h5"
-BEST_STATE = "best.json"
-MONITOR = "val_ndcg_at_100"
+VAL = metrics.VALIDATION_PREFIX
+MONITOR = VAL + metrics.SELECTION_METRIC  # val_ndcg_at_100
 # Train tracker name -> TensorBoard tag. "loss" is the negative β-ELBO for
 # Mult-VAE and the regularized negative log-likelihood for Mult-DAE.
 TRAIN_TAGS = {"loss": "neg_elbo", "nll": "nll", "kl": "kl"}
-
-
-def _write_json(path: str, value) -> None:
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(value, f, indent=2)
-    os.replace(tmp, path)
 
 
 class NanGuard(keras.callbacks.Callback):
@@ -82,8 +76,8 @@ class StepScalars(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         with self._valid.as_default(step=epoch + 1):
             for name, value in (logs or {}).items():
-                if name.startswith("val_"):
-                    tf.summary.scalar(name[4:], float(value))
+                if name.startswith(VAL):
+                    tf.summary.scalar(name[len(VAL):], float(value))
         self._train.flush()
         self._valid.flush()
 
@@ -101,8 +95,8 @@ class BestWeights(keras.callbacks.Callback):
 
     def __init__(self, run_dir: str, initial_epoch: int, guard: NanGuard):
         super().__init__()
-        self._weights = os.path.join(run_dir, BEST_WEIGHTS)
-        self._state_path = os.path.join(run_dir, BEST_STATE)
+        self._weights = os.path.join(run_dir, rundir.BEST_WEIGHTS)
+        self._state_path = os.path.join(run_dir, rundir.BEST_STATE)
         self._guard = guard
         self.state = {"best": None, "best_epoch": None, "history": {}}
         if os.path.exists(self._state_path):
@@ -118,8 +112,8 @@ class BestWeights(keras.callbacks.Callback):
             return
         logs = logs or {}
         for name, value in logs.items():
-            if name.startswith("val_"):
-                self.state["history"].setdefault(name[4:], []).append(
+            if name.startswith(VAL):
+                self.state["history"].setdefault(name[len(VAL):], []).append(
                     float(value)
                 )
         value = float(logs.get(MONITOR, float("nan")))
@@ -129,7 +123,7 @@ class BestWeights(keras.callbacks.Callback):
             self.model.save_weights(tmp, overwrite=True)
             os.replace(tmp, self._weights)
             self.state.update(best=value, best_epoch=epoch + 1)
-        _write_json(self._state_path, self.state)
+        rundir.write_json(self._state_path, self.state)
 
 
 class EpochBackup(keras.callbacks.Callback):

@@ -1,8 +1,8 @@
 """The serving contract of an exported model and the graph behind it.
 
-``tf_multvae.export`` saves a :class:`ServingModule` as a SavedModel whose
+``tf_multvae.serving.export`` saves a :class:`ServingModule` as a SavedModel whose
 signatures take and return the tensors named here; clients
-(``tf_multvae.recommend``, TF Serving requests) call them by these names.
+(``tf_multvae.serving.recommend``, TF Serving requests) call them by these names.
 The module traces the model's ``score`` into plain TensorFlow ops and
 keeps only its variables, so the SavedModel loads and runs without Keras
 or this package.

@@ -8,7 +8,8 @@ factor, solves for P a block of columns at a time and turns P into B in
 place, so at most two items × items matrices exist at once (13.5 GB for
 MSD's 41,140 items). Too little memory fails before any work, naming what
 is needed. A solve that float32 got wrong (numpy's float32 inverse does so
-silently at MSD size, DESIGN.md §6) fails too: the residual of
+silently at MSD size: it scored NDCG@100 0.001 where popularity scores
+0.031) fails too: the residual of
 (XᵀX + λI) P = I is checked on sampled columns, computed from the sparse X
 alone.
 """
@@ -18,6 +19,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tf_multvae.baselines.base import Baseline
+
+DEFAULT_L2 = 500.0  # λ, Steck's value for ML-20M and Netflix
 _TEMP_BYTES = 1 << 28  # one dense block: 256 MB
 _RESIDUAL_COLUMNS = 64
 RESIDUAL_TOLERANCE = 1e-3  # max |(G P - I)_ij| on the sampled columns
@@ -102,21 +106,37 @@ def _csr(sparse: tf.SparseTensor) -> tf.Tensor:
     )
 
 
-class EASE:
+class EASE(Baseline):
     """Scores x_u B with EASE's item-item weights B (zero diagonal).
 
     Args:
-        weights: float32 ``[n_items, n_items]`` B (a tf.Variable or tensor).
+        l2: λ, the ridge penalty (Steck's 500 for ML-20M and Netflix).
     """
 
-    def __init__(self, weights):
-        self.weights = weights
-        self.n_items = int(weights.shape[0])
+    kind = "ease"
+
+    def __init__(self, l2: float = DEFAULT_L2):
+        if not l2 > 0:
+            raise ValueError(f"--l2 must be > 0, got {l2}")
+        super().__init__(l2=float(l2))
+
+    def check(self, n_items, n_clicks, available_bytes=-1) -> None:
+        check_memory(n_items, n_clicks, available_bytes)
+
+    def fit(self, x: tf.SparseTensor) -> None:
+        """B from the training clicks; fails if the solve went wrong."""
+        self.weights, self.residual = ease_weights(
+            x, self.hyperparameters["l2"], None
+        )
+        self.n_items = int(self.weights.shape[0])
 
     def score(self, item_ids: tf.Tensor) -> tf.Tensor:
         """float32 ``[batch, n_items]``: x_u B for each user's fold-in x_u."""
         x = _fold_in_matrix(item_ids, self.n_items)  # [batch, I] sparse
         return tf.sparse.sparse_dense_matmul(x, self.weights)
+
+    def report(self) -> dict:
+        return {"residual": self.residual}
 
 
 def ease_weights(

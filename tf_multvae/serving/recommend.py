@@ -1,9 +1,9 @@
-"""``python -m tf_multvae.recommend``: recommendations from an exported model.
+"""``python -m tf_multvae.serving.recommend``: recommendations from an export.
 
-    python -m tf_multvae.recommend --model models/ml-20m --items 1,32,260 -k 10
+    python -m tf_multvae.serving.recommend --model models/ml-20m --items 1,32,260 -k 10
 
 A quick look without a server: loads the SavedModel that
-``python -m tf_multvae.export`` wrote (a version directory, or the base
+``python -m tf_multvae.serving.export`` wrote (a version directory, or the base
 directory, whose highest version is used) with ``tf.saved_model.load`` and
 calls its signature the way TF Serving would. Needs TensorFlow only.
 """
@@ -19,15 +19,16 @@ from typing import Sequence
 
 import numpy as np
 
-from tf_multvae.serving import IDS_INPUT
-from tf_multvae.serving import INDEX_SIGNATURE
-from tf_multvae.serving import INDICES_INPUT
-from tf_multvae.serving import ITEM_IDS
-from tf_multvae.serving import ITEM_INDICES
-from tf_multvae.serving import SAVED_MODEL_FILE
-from tf_multvae.serving import SCORES
-from tf_multvae.serving import SERVING_SIGNATURE
-from tf_multvae.serving import UNKNOWN_ITEMS
+from tf_multvae import cli
+from tf_multvae.serving.signatures import IDS_INPUT
+from tf_multvae.serving.signatures import INDEX_SIGNATURE
+from tf_multvae.serving.signatures import INDICES_INPUT
+from tf_multvae.serving.signatures import ITEM_IDS
+from tf_multvae.serving.signatures import ITEM_INDICES
+from tf_multvae.serving.signatures import SAVED_MODEL_FILE
+from tf_multvae.serving.signatures import SCORES
+from tf_multvae.serving.signatures import SERVING_SIGNATURE
+from tf_multvae.serving.signatures import UNKNOWN_ITEMS
 
 
 class Recommendation(NamedTuple):
@@ -61,7 +62,7 @@ def find_saved_model(path: str) -> str:
             return candidate
     raise ValueError(
         f"--model {path} is not a SavedModel: no {SAVED_MODEL_FILE} in it "
-        "or in a numbered version directory (python -m tf_multvae.export "
+        "or in a numbered version directory (python -m tf_multvae.serving.export "
         "writes one)"
     )
 
@@ -168,7 +169,7 @@ def recommend(loaded, users: Sequence[Sequence], k: int | None = None):
 
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.recommend",
+        prog="python -m tf_multvae.serving.recommend",
         description="Recommend items for one user from an exported model.",
     )
     p.add_argument(
@@ -194,25 +195,19 @@ def main(argv=None) -> int:
         try:
             items = [int(item) for item in items]
         except ValueError:
-            print(
-                f"error: --items with --indices takes integers, not "
-                f"{args.items!r}",
-                file=sys.stderr,
+            return cli.fail(
+                f"--items with --indices takes integers, not {args.items!r}"
             )
-            return 2
-    try:
-        path = find_saved_model(args.model)
-    except (FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    path, code = cli.call(find_saved_model, args.model)
+    if code:
+        return code
     import tensorflow as tf
 
     loaded = tf.saved_model.load(path)
     try:
         (result,) = recommend(loaded, [items], args.k)
     except (TypeError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        return cli.fail(err)
     print(f"model: {path}")
     if result.unknown_items:
         print(f"ignored {result.unknown_items} item(s) the model does not know")

@@ -16,8 +16,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from tf_multvae import features
-
-LIKELIHOODS = ("multinomial", "gaussian", "logistic")
+from tf_multvae.config import LIKELIHOODS
 
 
 def _is_item(item_ids: tf.Tensor) -> tf.Tensor:

@@ -1,0 +1,225 @@
+"""Training a configuration by the paper's protocol, as a library.
+
+:func:`run` trains, keeps the best epoch by validation NDCG@100 and
+evaluates it on the test users, writing the run directory
+(docs/design.md, "Run directories"). :func:`build_compiled_model` and
+:func:`fit_data` are the pieces the search (``tuning/``) trains its
+trials with, so a tuned configuration trains exactly as here.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+
+from tf_multvae import config as cfg
+from tf_multvae import rundir
+
+
+def build_compiled_model(config: cfg.RunConfig, n_items: int):
+    """The model of ``config``, built and compiled with its learning rate.
+
+    Call it under the strategy's scope.
+    """
+    from tf_multvae.model import build_model
+    from tf_multvae.model import compile_model
+
+    m, t = config.model, config.train
+    hparams = dict(
+        hidden_dims=m.hidden_dims,
+        latent_dim=m.latent_dim,
+        dropout=m.dropout,
+        likelihood=m.likelihood,
+        seed=t.seed,
+    )
+    if m.kind == "vae":
+        hparams.update(
+            anneal_cap=m.anneal_cap, total_anneal_steps=m.total_anneal_steps
+        )
+    else:
+        hparams.update(weight_decay=m.weight_decay)
+    model = build_model(m.kind, n_items, **hparams)
+    compile_model(model, t.learning_rate)
+    return model
+
+
+def fit_data(
+    data_dir: str,
+    train: cfg.TrainConfig,
+    initial_epoch: int = 0,
+    stacked: bool = False,
+) -> dict:
+    """The data arguments of ``model.fit``, as :func:`run` trains.
+
+    Training batches for epochs ``initial_epoch`` .. ``train.epochs - 1``,
+    seeded per epoch, and one pass over the validation users after each
+    epoch (which logs ``val_ndcg_at_100``).
+
+    Args:
+        stacked: validation batches as one tensor (``stack_eval_batch``),
+            which MultiWorkerMirroredStrategy needs.
+    """
+    from tf_multvae import data
+    from tf_multvae import datadir
+    from tf_multvae.model import stack_eval_batch
+
+    train_ds = data.train_dataset(
+        data_dir,
+        train.batch_size,
+        train.seed,
+        epochs=(initial_epoch, train.epochs),
+    )
+    # Repeated, with validation_steps one pass: Keras keeps one validation
+    # iterator for the whole fit (under a distribution strategy too).
+    valid_ds = data.eval_dataset(data_dir, "validation", train.batch_size)
+    if stacked:
+        valid_ds = valid_ds.map(stack_eval_batch)
+    return dict(
+        x=train_ds,
+        steps_per_epoch=data.steps_per_epoch(data_dir, train.batch_size),
+        validation_data=valid_ds.repeat(),
+        validation_steps=math.ceil(
+            datadir.count_users(data_dir, "validation") / train.batch_size
+        ),
+        shuffle=False,  # the dataset shuffles, seeded per epoch
+    )
+
+
+def _set_up(config: cfg.RunConfig, deterministic: bool):
+    """Seeds, op determinism and the precision policy; the strategy."""
+    import keras
+    import tensorflow as tf
+
+    from tf_multvae.training.strategy import make_strategy
+
+    t = config.train
+    strategy = make_strategy(t.strategy)
+    keras.utils.set_random_seed(t.seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+    if t.mixed_precision:
+        gpu = bool(tf.config.list_logical_devices("GPU"))
+        keras.mixed_precision.set_global_policy(
+            "mixed_float16" if gpu else "mixed_bfloat16"
+        )
+    return strategy
+
+
+def _nan_message(guard, best_epoch=None) -> str:
+    epoch, step = guard.stopped_at
+    where = f"the loss became NaN in epoch {epoch + 1} (update {step})"
+    if best_epoch is None:
+        return (
+            f"{where}, before any epoch had a finite validation NDCG@100; "
+            "nothing to keep"
+        )
+    return f"{where}; kept the best weights so far (epoch {best_epoch})"
+
+
+def run(
+    config: cfg.RunConfig,
+    data_dir: str,
+    run_dir: str,
+    deterministic: bool = False,
+    overwrite: bool = False,
+    verbose: int | str = "auto",
+    export_dir: str | None = None,
+) -> dict:
+    """Trains, keeps the best epoch, evaluates it on the test users.
+
+    The run directory gets config.json first (a directory holding another
+    configuration is refused, see ``rundir.prepare``), a backup after every
+    epoch (the same call resumes from it), TensorBoard logs, the best
+    model and metrics.json. With ``export_dir``, the chief then exports
+    the best model there as the next SavedModel version
+    (``tf_multvae.serving.export``).
+
+    Returns:
+        The contents of metrics.json (plus ``saved_model``, the exported
+        version directory, with ``export_dir``).
+
+    Raises:
+        FileNotFoundError, ValueError: bad data directory or arguments.
+        FloatingPointError: the loss became NaN (the best weights so far
+            are kept and evaluated first).
+    """
+    import tensorflow as tf
+
+    from tf_multvae import datadir
+    from tf_multvae.reports import evaluation
+    from tf_multvae.training import callbacks as cb
+    from tf_multvae.training.strategy import is_chief
+
+    info = datadir.load_info(data_dir)
+    t, m = config.train, config.model
+    strategy = _set_up(config, deterministic)
+    chief = is_chief(strategy)
+    if not chief:  # other workers write their (identical) state aside
+        task = strategy.cluster_resolver.task_id
+        run_dir = os.path.join(run_dir, f".worker-{task}")
+    resolved = {
+        **config.to_json(),
+        "data_dir": os.path.abspath(data_dir),
+        "n_items": info.n_items,
+        "deterministic": deterministic,
+    }
+    rundir.prepare(run_dir, resolved, overwrite)
+
+    with strategy.scope():
+        model = build_compiled_model(config, info.n_items)
+        model.optimizer.build(model.trainable_variables)
+    guard = cb.NanGuard()
+    backup = cb.EpochBackup(os.path.join(run_dir, rundir.BACKUP), model, guard)
+    initial_epoch = backup.restore()
+    anneal = (m.anneal_cap, m.total_anneal_steps) if m.kind == "vae" else None
+    best = cb.BestWeights(run_dir, initial_epoch, guard)
+    callbacks = [
+        guard,
+        cb.StepScalars(os.path.join(run_dir, rundir.LOGS), t.log_every, anneal),
+        best,
+        backup,  # last: a backup means every other callback has its state
+    ]
+    multi_worker = isinstance(
+        strategy, tf.distribute.MultiWorkerMirroredStrategy
+    )
+    if verbose == "auto":
+        verbose = 1 if sys.stdout.isatty() else 2
+    started = time.time()
+    if initial_epoch < t.epochs:
+        model.fit(
+            **fit_data(data_dir, t, initial_epoch, stacked=multi_worker),
+            epochs=t.epochs,
+            initial_epoch=initial_epoch,
+            callbacks=callbacks,
+            verbose=verbose,
+        )
+    seconds = time.time() - started
+    best_path = os.path.join(run_dir, rundir.BEST_WEIGHTS)
+    if not os.path.exists(best_path):
+        if guard.stopped_at is not None:
+            raise FloatingPointError(_nan_message(guard))
+        raise FloatingPointError(
+            "training produced no finite validation NDCG@100; nothing to keep"
+        )
+    model.load_weights(best_path)
+    result = {
+        "test": evaluation.evaluate(model, data_dir, "test", t.batch_size),
+        "best_epoch": best.state["best_epoch"],
+        "validation": best.state["history"],
+        "train_seconds_this_process": round(seconds, 1),
+        "resumed_from_epoch": initial_epoch,
+    }
+    if guard.stopped_at is not None:
+        result["stopped"] = _nan_message(guard, best.state["best_epoch"])
+    if chief:
+        model.save(os.path.join(run_dir, rundir.BEST_MODEL))
+        rundir.write_json(os.path.join(run_dir, rundir.METRICS), result)
+        if export_dir:
+            from tf_multvae.serving import export
+
+            result["saved_model"] = export.export_run(run_dir, export_dir)
+    if guard.stopped_at is not None:
+        raise FloatingPointError(result["stopped"])
+    return result
