@@ -88,9 +88,7 @@ def measure(cmd: list[str], log_path: str, interval: float = 0.1) -> dict:
     done = threading.Event()
     with open(log_path, "wb") as log:
         start = time.perf_counter()
-        proc = psutil.Popen(
-            cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO
-        )
+        proc = psutil.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
 
         def sample() -> None:
             while not done.is_set():

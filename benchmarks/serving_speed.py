@@ -3,8 +3,8 @@
     python -m benchmarks.serving_speed [--requests 1000] [--batch 1000]
 
 Exports Mult-VAE^PR at ML-20M shape (20,108 items, 600-200-600, random
-weights: speed does not depend on them) with ``tf_multvae.serving.export``, loads
-it with ``tf.saved_model.load`` as a server would, and calls its
+weights: speed does not depend on them) with ``tf_multvae.serving.export``,
+loads it with ``tf.saved_model.load`` as a server would, and calls its
 ``serving_default`` signature (raw item ids in, top-100 out) in process:
 
 - latency at batch 1: p50 and p99 over ``--requests`` users of ~73 clicks;
@@ -75,9 +75,9 @@ def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
     import keras
     import tensorflow as tf
 
+    from tf_multvae.model import build_model
     from tf_multvae.serving import export
     from tf_multvae.serving import signatures
-    from tf_multvae.model import build_model
 
     load_before = os.getloadavg()[0]
     keras.utils.set_random_seed(seed)

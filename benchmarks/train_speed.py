@@ -23,10 +23,10 @@ import resource
 import sys
 import time
 
+from benchmarks.common import forward_flops_per_user
 from benchmarks.common import padded_users
 from benchmarks.common import print_figures
 from benchmarks.common import training_flops_per_user
-from benchmarks.common import forward_flops_per_user
 
 WINDOWS = 3  # timed windows per figure; the best one is reported
 SHAPES = {"ml-20m": (20_108, 73), "msd": (41_140, 59), "ml-1m": (3_497, 95)}

@@ -246,8 +246,7 @@ def build_metadata(
             field: c(counter) for field, counter in names.ROWS_FIELDS.items()
         },
         **{
-            field: c(counter)
-            for field, counter in names.DROPPED_FIELDS.items()
+            field: c(counter) for field, counter in names.DROPPED_FIELDS.items()
         },
     }
 

@@ -36,8 +36,8 @@ from data_prep import grouping
 from data_prep import output
 from data_prep import sinks
 from data_prep import transforms
-from data_prep.config import PRESETS
 from data_prep.config import CSV
+from data_prep.config import PRESETS
 from data_prep.config import PrepConfig
 from data_prep.errors import DataPrepError
 from data_prep.ranges import ByteRange
@@ -48,7 +48,11 @@ from tf_multvae import cli
 
 MB = 1 << 20
 _SEPARATORS = {
-    "\\t": "\t", "tab": "\t", "TAB": "\t", "comma": ",", "space": " "
+    "\\t": "\t",
+    "tab": "\t",
+    "TAB": "\t",
+    "comma": ",",
+    "space": " ",
 }
 
 
@@ -138,8 +142,13 @@ def config_from_args(args: argparse.Namespace) -> PrepConfig:
         changes["threshold"] = _threshold(args.threshold)
     elif not layout.has_rating:
         changes["threshold"] = None
-    for name in ("min_user_clicks", "min_item_users", "heldout_users", "seed",
-                 "on_bad_lines"):
+    for name in (
+        "min_user_clicks",
+        "min_item_users",
+        "heldout_users",
+        "seed",
+        "on_bad_lines",
+    ):
         if getattr(args, name) is not None:
             changes[name] = getattr(args, name)
     try:
@@ -199,18 +208,22 @@ def build(
         >> transforms.FilterItems(config.min_item_users, id_type)
     )
     plan = clicks | "PlanSplit" >> transforms.PlanSplit(
-        config.min_user_clicks, config.heldout_users, config.seed, id_type,
+        config.min_user_clicks,
+        config.heldout_users,
+        config.seed,
+        id_type,
         why_empty,
     )
-    grouped = clicks | "GroupByUser" >> grouping.GroupClicksByUser(
-        plan, shards
-    )
+    grouped = clicks | "GroupByUser" >> grouping.GroupClicksByUser(plan, shards)
     vocab = grouped[grouping.TRAIN_ITEMS] | "Vocabulary" >> (
         transforms.BuildVocabulary(id_type)
     )
     user_lists = grouped[grouping.GROUPS] | "DrawHeldout" >> (
         grouping.DrawHeldout(
-            plan, vocab, config.seed, config.heldout_fraction,
+            plan,
+            vocab,
+            config.seed,
+            config.heldout_fraction,
             config.min_clicks_to_score,
         )
     )
@@ -318,8 +331,13 @@ def main(argv: list[str] | None = None) -> int:
             "seed": args.synthetic_seed,
         }
         metadata = run(
-            config, args.raw, args.out, beam_args, args.overwrite,
-            args.chunk_mb, synthetic,
+            config,
+            args.raw,
+            args.out,
+            beam_args,
+            args.overwrite,
+            args.chunk_mb,
+            synthetic,
         )
     except Exception as err:  # noqa: BLE001 - report ours, re-raise the rest
         message = user_error(err)

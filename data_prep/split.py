@@ -33,9 +33,12 @@ def sort_order(ids: pa.Array) -> np.ndarray:
     column as integers, so they sort numerically too.
     """
     if pa.types.is_string(ids.type) or pa.types.is_large_string(ids.type):
-        if len(ids) and pc.all(
-            pc.match_substring_regex(ids, r"^-?[0-9]{1,18}$")
-        ).as_py():
+        if (
+            len(ids)
+            and pc.all(
+                pc.match_substring_regex(ids, r"^-?[0-9]{1,18}$")
+            ).as_py()
+        ):
             ids = pc.cast(ids, pa.int64())
     return pc.sort_indices(ids).to_numpy()
 
@@ -139,9 +142,7 @@ def train_lists(
     """
     keys = sorted_unique(pos.astype(np.int64) * n_items + item)
     users, values = np.divmod(keys, n_items)
-    starts = np.flatnonzero(
-        np.concatenate([[True], users[1:] != users[:-1]])
-    )
+    starts = np.flatnonzero(np.concatenate([[True], users[1:] != users[:-1]]))
     return users[starts], values, np.append(starts, keys.size)
 
 

@@ -150,8 +150,7 @@ class TrainConfig:
                 )
         if not self.learning_rate > 0:
             raise ValueError(
-                f"{flag('learning_rate')} must be > 0, got "
-                f"{self.learning_rate}"
+                f"{flag('learning_rate')} must be > 0, got {self.learning_rate}"
             )
         if self.strategy not in STRATEGIES:
             raise ValueError(
@@ -175,7 +174,9 @@ class RunConfig:
         model = dict(value["model"])
         model["hidden_dims"] = tuple(model["hidden_dims"])
         return cls(
-            value["dataset"], ModelConfig(**model), TrainConfig(**value["train"])
+            value["dataset"],
+            ModelConfig(**model),
+            TrainConfig(**value["train"]),
         )
 
 

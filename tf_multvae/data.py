@@ -37,6 +37,8 @@ AUTOTUNE = tf.data.AUTOTUNE
 # count) so that the record order, and with it the seeded shuffle, is the
 # same on every machine.
 _PARALLEL_READS = 8
+
+
 def steps_per_epoch(
     data_dir: str, batch_size: int, drop_remainder: bool = False
 ) -> int:

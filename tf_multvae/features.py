@@ -111,10 +111,7 @@ def tfds_features():
     return tfds.features.FeaturesDict(
         {
             USER_ID: tfds.features.Text(),
-            **{
-                key: tfds.features.Sequence(tf.int64)
-                for key in ITEM_KEYS
-            },
+            **{key: tfds.features.Sequence(tf.int64) for key in ITEM_KEYS},
         }
     )
 

@@ -148,8 +148,11 @@ def make_example(
 
     Plain Python: for one short list numpy's per-call overhead dominates.
     """
-    lists = {features.ITEMS: items, features.FOLD_IN: fold_in,
-             features.HELDOUT: heldout}
+    lists = {
+        features.ITEMS: items,
+        features.FOLD_IN: fold_in,
+        features.HELDOUT: heldout,
+    }
     body = _entry(_KEYS[features.USER_ID], _bytes_feature(user_id.encode()))
     for key in features.ITEM_KEYS:
         body += _entry(_KEYS[key], _int64_feature(_packed_one(lists[key])))

@@ -89,9 +89,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _given(args: argparse.Namespace, fields) -> dict:
-    return {
-        f: getattr(args, f) for f in fields if getattr(args, f) is not None
-    }
+    return {f: getattr(args, f) for f in fields if getattr(args, f) is not None}
 
 
 def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
@@ -119,8 +117,13 @@ def main(argv=None) -> int:
     from tf_multvae.training import loop
 
     result, code = cli.call(
-        loop.run, config, data_dir, run_dir, args.deterministic,
-        args.overwrite, export_dir=args.export_dir,
+        loop.run,
+        config,
+        data_dir,
+        run_dir,
+        args.deterministic,
+        args.overwrite,
+        export_dir=args.export_dir,
     )
     if code:
         return code
@@ -128,13 +131,14 @@ def main(argv=None) -> int:
     print(
         f"best epoch {result['best_epoch']}; test users {test['users']}: "
         + ", ".join(
-            f"{name} {test[name]['mean']:.4f} ± "
-            f"{test[name]['stderr']:.4f}"
+            f"{name} {test[name]['mean']:.4f} ± {test[name]['stderr']:.4f}"
             for name in (metrics.SELECTION_METRIC, *metrics.PAPER_METRICS[:2])
         )
     )
     print(f"run directory: {os.path.abspath(run_dir)}")
-    print(f"TensorBoard:   tensorboard --logdir {os.path.abspath(run_dir)}/logs")
+    print(
+        f"TensorBoard:   tensorboard --logdir {os.path.abspath(run_dir)}/logs"
+    )
     if "saved_model" in result:
         print(f"SavedModel:    {os.path.abspath(result['saved_model'])}")
     return 0

@@ -23,11 +23,11 @@ import time
 import keras
 import keras_tuner as kt
 
-from tf_multvae.training import callbacks as cb
 from tf_multvae import config as cfg
 from tf_multvae import data
 from tf_multvae import datadir
 from tf_multvae import metrics
+from tf_multvae.training import callbacks as cb
 from tf_multvae.training import loop
 from tuning import hparams
 from tuning.space import RANGES
@@ -35,6 +35,8 @@ from tuning.space import SearchSpace
 from tuning.space import apply
 
 OBJECTIVE = cb.MONITOR  # val_ndcg_at_100, as training selects epochs
+
+
 class MultVAEHyperModel(kt.HyperModel):
     """Mult-VAE^PR / Mult-DAE over a :class:`SearchSpace`.
 

@@ -177,7 +177,11 @@ def prepare_out(out: str, resolved: dict, overwrite: bool) -> None:
     from tf_multvae import rundir
 
     rundir.prepare(
-        out, resolved, overwrite, name=SEARCH_FILE, flag="--out",
+        out,
+        resolved,
+        overwrite,
+        name=SEARCH_FILE,
+        flag="--out",
         ignore=("max_trials",),
     )
 

@@ -20,7 +20,10 @@ FLAGS = {
     **{
         name: cfg.flag(name)
         for name in (
-            "dropout", "anneal_cap", "latent_dim", "learning_rate",
+            "dropout",
+            "anneal_cap",
+            "latent_dim",
+            "learning_rate",
             "total_anneal_steps",
         )
     },

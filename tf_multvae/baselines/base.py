@@ -16,7 +16,6 @@ import numpy as np
 import tensorflow as tf
 
 from tf_multvae import data
-
 from tf_multvae import datadir
 from tf_multvae import features
 

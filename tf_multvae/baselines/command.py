@@ -105,8 +105,13 @@ def main(argv=None) -> int:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     try:
         result, code = cli.call(
-            run, args.model, args.data_dir, args.run_dir, args.l2,
-            args.batch_size, args.overwrite,
+            run,
+            args.model,
+            args.data_dir,
+            args.run_dir,
+            args.l2,
+            args.batch_size,
+            args.overwrite,
         )
     except MemoryError as err:  # too big for this machine, not a mistake
         return cli.fail(err, cli.FAILED)

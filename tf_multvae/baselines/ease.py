@@ -218,9 +218,7 @@ def ease_weights(
     return weights, residual
 
 
-def _residual(
-    x: tf.SparseTensor, l2: float, inverse: tf.Variable
-) -> float:
+def _residual(x: tf.SparseTensor, l2: float, inverse: tf.Variable) -> float:
     """max |(XᵀX + λI) p - e| over evenly spaced columns p of P.
 
     (XᵀX + λI) p = Xᵀ(X p) + λ p needs only the sparse X.

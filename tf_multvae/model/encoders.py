@@ -57,7 +57,12 @@ class _SparseStack(keras.layers.Layer):
             name="input_dense",
         )
         self.dense_layers = [
-            paper_dense(dims[i], activations[i], derived_seed(seed, 10 * i), f"dense_{i}")
+            paper_dense(
+                dims[i],
+                activations[i],
+                derived_seed(seed, 10 * i),
+                f"dense_{i}",
+            )
             for i in range(1, len(dims))
         ]
 

@@ -113,11 +113,14 @@ class SparseInputDense(keras.layers.Layer):
     def call(self, item_ids, training=False):
         rows, items, scale = clicked_entries(item_ids)
         if training and self.dropout > 0.0:
-            kept = tf.nn.experimental.stateless_dropout(
-                tf.ones_like(items, tf.float32),
-                self.dropout,
-                seed=replica_seed(self.seed_generator),
-            ) > 0.0  # [nnz]
+            kept = (
+                tf.nn.experimental.stateless_dropout(
+                    tf.ones_like(items, tf.float32),
+                    self.dropout,
+                    seed=replica_seed(self.seed_generator),
+                )
+                > 0.0
+            )  # [nnz]
             rows = tf.boolean_mask(rows, kept)
             items = tf.boolean_mask(items, kept)
             scale = scale / (1.0 - self.dropout)  # kept entries' scaling

@@ -58,7 +58,12 @@ class MultVAE(RecommenderModel):
         super().__init__(**kwargs)
         self._set_shared(
             encoders.Encoder,
-            n_items, hidden_dims, latent_dim, dropout, likelihood, seed,
+            n_items,
+            hidden_dims,
+            latent_dim,
+            dropout,
+            likelihood,
+            seed,
         )
         self.anneal_cap = float(anneal_cap)
         self.total_anneal_steps = int(total_anneal_steps)
@@ -148,7 +153,12 @@ class MultDAE(RecommenderModel):
         super().__init__(**kwargs)
         self._set_shared(
             encoders.DenoisingEncoder,
-            n_items, hidden_dims, latent_dim, dropout, likelihood, seed,
+            n_items,
+            hidden_dims,
+            latent_dim,
+            dropout,
+            likelihood,
+            seed,
         )
         self.weight_decay = float(weight_decay)
         # "l2" is the term added to the loss: weight_decay * sum of w^2.
@@ -214,4 +224,6 @@ def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> None:
     The update is Keras's Adam, run as TensorFlow's fused kernel
     (:class:`tf_multvae.model.optimizers.FusedAdam`).
     """
-    model.compile(optimizer=FusedAdam(learning_rate=learning_rate, epsilon=1e-8))
+    model.compile(
+        optimizer=FusedAdam(learning_rate=learning_rate, epsilon=1e-8)
+    )

@@ -171,9 +171,7 @@ def format_table(result: dict, labels: tuple[str, str]) -> str:
     lines = [f"{result['metric']} by fold-in activity", head]
     rows = [(r, _group_label(r)) for r in result["groups"]]
     for row, label in rows + [(result["all"], "all users")]:
-        cells = [
-            f"{row[k]['mean']:.4f} ± {row[k]['stderr']:.4f}" for k in "ab"
-        ]
+        cells = [f"{row[k]['mean']:.4f} ± {row[k]['stderr']:.4f}" for k in "ab"]
         lines.append(
             f"{label:<22}{row['users']:>6}  {cells[0]:>18}  {cells[1]:>18}"
             f"  {row['p']:>9.2g} {row['stars']:<3}"
@@ -200,9 +198,12 @@ def main(argv=None) -> int:
     p.add_argument("--data-dir", help="prepared dataset (default: RUN_A's)")
     args = p.parse_args(argv)
     labels = tuple(
-        args.labels.split(",") if args.labels
-        else (os.path.basename(os.path.normpath(r))
-              for r in (args.run_a, args.run_b))
+        args.labels.split(",")
+        if args.labels
+        else (
+            os.path.basename(os.path.normpath(r))
+            for r in (args.run_a, args.run_b)
+        )
     )
     if len(labels) != 2:
         p.error(f"--labels takes two names, A,B, not {args.labels!r}")

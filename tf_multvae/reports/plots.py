@@ -1,6 +1,7 @@
-"""``python -m tf_multvae.reports.plots RUN [RUN ...]``: the curves as PNG files.
+"""``python -m tf_multvae.reports.plots RUN [RUN ...]``: the curves as PNGs.
 
-    python -m tf_multvae.reports.plots runs/ml-1m-vae runs/ml-1m-dae runs/ml-1m-ease
+    python -m tf_multvae.reports.plots runs/ml-1m-vae runs/ml-1m-dae \\
+        runs/ml-1m-ease
 
 writes, into ``--out`` (default FIRST_RUN/plots):
 
@@ -70,7 +71,11 @@ def figure3(result: dict, labels: tuple[str, str], path: str) -> str:
         means = [g[key]["mean"] for g in groups]
         errors = [g[key]["stderr"] for g in groups]
         ax.bar(
-            x + offset * width / 2, means, width, yerr=errors, capsize=3,
+            x + offset * width / 2,
+            means,
+            width,
+            yerr=errors,
+            capsize=3,
             label=label,
         )
         tops.append(np.nan_to_num(np.add(means, errors)))
@@ -95,8 +100,7 @@ def figure3(result: dict, labels: tuple[str, str], path: str) -> str:
     metric = result["metric"]
     ax.set_ylabel(metric.replace("ndcg", "NDCG").replace("recall", "Recall"))
     ax.set_ylim(0, max(top.max() * 1.12, 1e-3))
-    ax.set_title("* p<0.05  ** p<0.01  *** p<0.001 (paired t-test)",
-                 fontsize=9)
+    ax.set_title("* p<0.05  ** p<0.01  *** p<0.001 (paired t-test)", fontsize=9)
     ax.legend(loc="upper left")
     return _save(fig, path)
 
@@ -119,7 +123,10 @@ def validation_curves(
         if values.size == 1:
             style, color = next(styles)
             ax.axhline(
-                values[0], linestyle=style, linewidth=1, color=color,
+                values[0],
+                linestyle=style,
+                linewidth=1,
+                color=color,
                 label=f"{label} (fitted once)",
             )
             continue
@@ -189,12 +196,12 @@ def main(argv=None) -> int:
     p.add_argument("--labels", help="comma-separated names of the runs")
     args = p.parse_args(argv)
     labels = (
-        args.labels.split(",") if args.labels
+        args.labels.split(",")
+        if args.labels
         else [os.path.basename(os.path.normpath(r)) for r in args.run_dirs]
     )
     if len(labels) != len(args.run_dirs):
-        p.error(f"--labels names {len(labels)} runs, not "
-                f"{len(args.run_dirs)}")
+        p.error(f"--labels names {len(labels)} runs, not {len(args.run_dirs)}")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from tf_multvae.reports import runs
 

@@ -58,9 +58,7 @@ def write_per_user(
     tmp = f"{path}.tmp"
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
-        writer.writerow(
-            [features.USER_ID, *evaluation.COUNT_KEYS, *names]
-        )
+        writer.writerow([features.USER_ID, *evaluation.COUNT_KEYS, *names])
         for u, user in enumerate(per_user["user_id"]):
             scored = bool(per_user["scored"][u])
             writer.writerow(

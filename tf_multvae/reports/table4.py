@@ -1,4 +1,4 @@
-"""``python -m tf_multvae.reports.table4``: the paper's Table 4, likelihoods compared.
+"""``python -m tf_multvae.reports.table4``: the paper's Table 4 (likelihoods).
 
     python -m tf_multvae.reports.table4 --dataset ml-1m --data-dir data/ml-1m \\
         --runs-root runs/table4 [--collect-only] [train flags ...]
@@ -23,13 +23,13 @@ import argparse
 import os
 import sys
 
-from tf_multvae import config as cfg
 from tf_multvae import cli
+from tf_multvae import config as cfg
 from tf_multvae import metrics as metric_names
 from tf_multvae import rundir
 from tf_multvae import train
-from tf_multvae.training import loop
 from tf_multvae.config import LIKELIHOODS
+from tf_multvae.training import loop
 
 COLUMNS = metric_names.PAPER_METRICS  # the paper's order
 _OWN_FLAGS = ("--model", "--likelihood", "--run-dir", "--data-dir")
@@ -79,16 +79,28 @@ def collect_or_train(
             name = run_name(model, likelihood)
             run_dir = os.path.join(runs_root, name)
             args = train.parse_args(
-                ["--dataset", dataset, "--model", model, "--likelihood",
-                 likelihood, "--data-dir", data_dir, "--run-dir", run_dir,
-                 *train_flags]
+                [
+                    "--dataset",
+                    dataset,
+                    "--model",
+                    model,
+                    "--likelihood",
+                    likelihood,
+                    "--data-dir",
+                    data_dir,
+                    "--run-dir",
+                    run_dir,
+                    *train_flags,
+                ]
             )
             config = train.config_from_args(args)
             found = _finished(run_dir, config)
             if found is None and not collect_only:
                 print(f"== {name}: training in {run_dir}", flush=True)
                 found = loop.run(
-                    config, data_dir, run_dir,
+                    config,
+                    data_dir,
+                    run_dir,
                     deterministic=args.deterministic,
                     overwrite=args.overwrite,
                 )
@@ -126,11 +138,14 @@ def markdown(result: dict) -> str:
     ]
     previous = None
     for row in result["rows"]:
-        model = cfg.MODEL_NAMES[row["model"]] if row["model"] != previous else ""
+        model = (
+            cfg.MODEL_NAMES[row["model"]] if row["model"] != previous else ""
+        )
         previous = row["model"]
         cells = [
             f"{row['test'][c]['mean']:.3f} ± {row['test'][c]['stderr']:.3f}"
-            if row["test"] else "not run"
+            if row["test"]
+            else "not run"
             for c in result["columns"]
         ]
         lines.append(
@@ -158,12 +173,14 @@ def main(argv=None) -> int:
         p.error(f"table4 sets {', '.join(own)} itself for each of its runs")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     data_dir = args.data_dir or os.path.join("data", args.dataset)
-    runs_root = args.runs_root or os.path.join(
-        "runs", f"table4-{args.dataset}"
-    )
+    runs_root = args.runs_root or os.path.join("runs", f"table4-{args.dataset}")
     results, code = cli.call(
         collect_or_train,
-        args.dataset, data_dir, runs_root, train_flags, args.collect_only,
+        args.dataset,
+        data_dir,
+        runs_root,
+        train_flags,
+        args.collect_only,
     )
     if code:
         return code

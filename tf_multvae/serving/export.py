@@ -1,6 +1,7 @@
 """``python -m tf_multvae.serving.export``: a run -> SavedModel for TF Serving.
 
-    python -m tf_multvae.serving.export --run-dir runs/ml-20m-vae --out models/ml-20m
+    python -m tf_multvae.serving.export --run-dir runs/ml-20m-vae \\
+        --out models/ml-20m
 
 writes ``models/ml-20m/N/`` (N: ``--version``, by default one more than the
 highest version there), the layout TF Serving's ``model_base_path``
@@ -199,8 +200,8 @@ def export_run(
 
     Raises:
         FileNotFoundError, ValueError: see :func:`load_run`,
-            :class:`~tf_multvae.serving.signatures.ServingModule` and :func:`save`;
-            messages name the argument or file at fault.
+            :class:`~tf_multvae.serving.signatures.ServingModule` and
+            :func:`save`; messages name the argument or file at fault.
     """
     version_dir(out, version, overwrite)  # fail before loading the model
     model, vocab = load_run(run_dir, data_dir)

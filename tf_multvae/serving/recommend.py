@@ -1,6 +1,7 @@
 """``python -m tf_multvae.serving.recommend``: recommendations from an export.
 
-    python -m tf_multvae.serving.recommend --model models/ml-20m --items 1,32,260 -k 10
+    python -m tf_multvae.serving.recommend --model models/ml-20m \\
+        --items 1,32,260 -k 10
 
 A quick look without a server: loads the SavedModel that
 ``python -m tf_multvae.serving.export`` wrote (a version directory, or the base
@@ -62,8 +63,8 @@ def find_saved_model(path: str) -> str:
             return candidate
     raise ValueError(
         f"--model {path} is not a SavedModel: no {SAVED_MODEL_FILE} in it "
-        "or in a numbered version directory (python -m tf_multvae.serving.export "
-        "writes one)"
+        "or in a numbered version directory (python -m "
+        "tf_multvae.serving.export writes one)"
     )
 
 

@@ -1,8 +1,9 @@
 """The serving contract of an exported model and the graph behind it.
 
-``tf_multvae.serving.export`` saves a :class:`ServingModule` as a SavedModel whose
-signatures take and return the tensors named here; clients
-(``tf_multvae.serving.recommend``, TF Serving requests) call them by these names.
+``tf_multvae.serving.export`` saves a :class:`ServingModule` as a SavedModel
+whose signatures take and return the tensors named here; clients
+(``tf_multvae.serving.recommend``, TF Serving requests) call them by these
+names.
 The module traces the model's ``score`` into plain TensorFlow ops and
 keeps only its variables, so the SavedModel loads and runs without Keras
 or this package.
@@ -89,16 +90,22 @@ class ServingModule(tf.Module):
         self.vocabulary = vocab = tf.saved_model.Asset(vocabulary)
         self.id_to_index = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
-                vocab, tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
-                tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
+                vocab,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
                 vocab_size=n_items,
             ),
             default_value=features.PAD,
         )
         self.index_to_id = tf.lookup.StaticHashTable(
             tf.lookup.TextFileInitializer(
-                vocab, tf.int64, tf.lookup.TextFileIndex.LINE_NUMBER,
-                tf.string, tf.lookup.TextFileIndex.WHOLE_LINE,
+                vocab,
+                tf.int64,
+                tf.lookup.TextFileIndex.LINE_NUMBER,
+                tf.string,
+                tf.lookup.TextFileIndex.WHOLE_LINE,
                 vocab_size=n_items,
             ),
             default_value=ID_PAD,
@@ -106,17 +113,13 @@ class ServingModule(tf.Module):
         self.recommend_ids = tf.function(
             self._recommend_ids,
             input_signature=[
-                tf.TensorSpec(
-                    [None, None], tf.string, name=IDS_INPUT
-                )
+                tf.TensorSpec([None, None], tf.string, name=IDS_INPUT)
             ],
         )
         self.recommend_indices = tf.function(
             self._recommend_indices,
             input_signature=[
-                tf.TensorSpec(
-                    [None, None], tf.int64, name=INDICES_INPUT
-                )
+                tf.TensorSpec([None, None], tf.int64, name=INDICES_INPUT)
             ],
         )
 
@@ -157,7 +160,5 @@ class ServingModule(tf.Module):
             ITEM_IDS: self.index_to_id.lookup(top),
             ITEM_INDICES: top,
             SCORES: scores,
-            UNKNOWN_ITEMS: tf.reduce_sum(
-                tf.cast(unknown, tf.int64), axis=1
-            ),
+            UNKNOWN_ITEMS: tf.reduce_sum(tf.cast(unknown, tf.int64), axis=1),
         }

@@ -77,7 +77,7 @@ class StepScalars(keras.callbacks.Callback):
         with self._valid.as_default(step=epoch + 1):
             for name, value in (logs or {}).items():
                 if name.startswith(VAL):
-                    tf.summary.scalar(name[len(VAL):], float(value))
+                    tf.summary.scalar(name[len(VAL) :], float(value))
         self._train.flush()
         self._valid.flush()
 
@@ -113,7 +113,7 @@ class BestWeights(keras.callbacks.Callback):
         logs = logs or {}
         for name, value in logs.items():
             if name.startswith(VAL):
-                self.state["history"].setdefault(name[len(VAL):], []).append(
+                self.state["history"].setdefault(name[len(VAL) :], []).append(
                     float(value)
                 )
         value = float(logs.get(MONITOR, float("nan")))

@@ -19,8 +19,10 @@ def make_strategy(name: str):
 
     if name == "auto":
         gpus = tf.config.list_logical_devices("GPU")
-        return tf.distribute.MirroredStrategy() if len(gpus) > 1 else (
-            tf.distribute.get_strategy()
+        return (
+            tf.distribute.MirroredStrategy()
+            if len(gpus) > 1
+            else (tf.distribute.get_strategy())
         )
     if name == "default":
         return tf.distribute.get_strategy()
@@ -47,6 +49,7 @@ def is_chief(strategy) -> bool:
     if resolver is None or not resolver.task_type:
         return True
     return resolver.task_type == "chief" or (
-        resolver.task_type == "worker" and resolver.task_id == 0
+        resolver.task_type == "worker"
+        and resolver.task_id == 0
         and "chief" not in resolver.cluster_spec().as_dict()
     )
