@@ -11,6 +11,8 @@ Imports no TensorFlow, so data prep and the light commands can use it.
 
 from __future__ import annotations
 
+import argparse
+import math
 import sys
 from typing import Callable
 from typing import TypeVar
@@ -25,6 +27,17 @@ USAGE = 2  # a bad flag, file, line or dataset
 # directory (FileNotFoundError, NotADirectoryError are OSErrors the
 # library raises on purpose) or a bad value (ValueError).
 USER_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError)
+
+
+def finite_float(text: str) -> float:
+    """An argparse ``type``: a finite number (NaN and infinities refused)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be finite, not {text!r}")
+    return value
 
 
 def fail(message: object, code: int = USAGE) -> int:

@@ -29,6 +29,9 @@ class Baseline(abc.ABC):
     """
 
     kind: ClassVar[str]
+    # hyperparameter -> (flag of python -m tf_multvae.baselines, type,
+    # help); the defaults are the constructor's.
+    flags: ClassVar[dict[str, tuple[str, type, str]]] = {}
 
     def __init__(self, **hyperparameters):
         self.hyperparameters = hyperparameters

@@ -21,16 +21,15 @@ import time
 from tf_multvae import baselines
 from tf_multvae import cli
 from tf_multvae import rundir
-from tf_multvae.baselines.ease import DEFAULT_L2
 
 
 def run(
     kind: str,
     data_dir: str,
     run_dir: str,
-    l2: float = DEFAULT_L2,
     batch_size: int = 500,
     overwrite: bool = False,
+    **hyperparameters,
 ) -> dict:
     """Fits a baseline, evaluates it on both held-out splits, writes run_dir.
 
@@ -53,7 +52,6 @@ def run(
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    hyperparameters = {"l2": l2} if kind == "ease" else {}
     model = baselines.make({"kind": kind, **hyperparameters})
     info = datadir.load_info(data_dir)
     config = {
@@ -86,32 +84,69 @@ def run(
     return result
 
 
+def _add_hyperparameter_flags(p: argparse.ArgumentParser) -> None:
+    """Each baseline's flags (one flag may serve several baselines)."""
+    flags: dict[str, tuple[str, type, list[str]]] = {}
+    for kind, cls in baselines.REGISTRY.items():
+        for name, (flag, type_, text) in cls.flags.items():
+            flags.setdefault(flag, (name, type_, []))[2].append(
+                f"{kind}: {text}"
+            )
+    for flag, (name, type_, texts) in flags.items():
+        p.add_argument(
+            flag,
+            dest=name,
+            type=cli.finite_float if type_ is float else type_,
+            help="; ".join(texts),
+        )
+
+
+def _hyperparameters(args: argparse.Namespace) -> dict:
+    """The chosen baseline's flags that were given.
+
+    Raises:
+        ValueError: a flag given that the chosen baseline does not take.
+    """
+    own = baselines.REGISTRY[args.model].flags
+    every = {
+        name: flag
+        for cls in baselines.REGISTRY.values()
+        for name, (flag, _, _) in cls.flags.items()
+    }
+    for name, flag in every.items():
+        if name not in own and getattr(args, name, None) is not None:
+            raise ValueError(f"{flag} does not apply to --model {args.model}")
+    return {n: getattr(args, n) for n in own if getattr(args, n) is not None}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.baselines",
-        description="Popularity and EASE under the paper's protocol.",
+        description="Baselines under the paper's protocol: fit on the "
+        "training users, score held-out users from their fold-in items.",
     )
     p.add_argument("--model", required=True, choices=baselines.KINDS)
     p.add_argument("--data-dir", required=True, help="prepared dataset")
     p.add_argument("--run-dir", required=True, help="output directory")
-    p.add_argument(
-        "--l2", type=float, default=DEFAULT_L2, help="EASE's λ (500)"
-    )
+    _add_hyperparameter_flags(p)
     p.add_argument(
         "--batch-size", type=int, default=500, help="users scored at once"
     )
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    hyperparameters, code = cli.call(_hyperparameters, args)
+    if code:
+        return code
     try:
         result, code = cli.call(
             run,
             args.model,
             args.data_dir,
             args.run_dir,
-            args.l2,
             args.batch_size,
             args.overwrite,
+            **hyperparameters,
         )
     except MemoryError as err:  # too big for this machine, not a mistake
         return cli.fail(err, cli.FAILED)

@@ -114,6 +114,7 @@ class EASE(Baseline):
     """
 
     kind = "ease"
+    flags = {"l2": ("--l2", float, "λ, the ridge penalty (500)")}
 
     def __init__(self, l2: float = DEFAULT_L2):
         if not l2 > 0:
