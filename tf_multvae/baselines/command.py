@@ -3,12 +3,10 @@
     python -m tf_multvae.baselines --model ease --data-dir data/ml-1m \\
         --run-dir runs/ml-1m-ease [--l2 500]
 
-Fits the baseline on the training users (through the same data pipeline
-as the models), scores both held-out splits with the same code
-(``reports.evaluation``: fold-in items masked, Recall@20/50, NDCG@100) and
-writes a run directory like ``tf_multvae.train``'s (config.json,
-metrics.json) plus the test users' per-user file, so the report commands
-(evaluate, compare, plots) take it like any run.
+Fits the baseline on the training users and scores the held-out users
+(``tf_multvae.baselines.runner``), or with ``--grid`` every point of its
+hyperparameter grid (``tf_multvae.baselines.grid``), writing run
+directories like ``tf_multvae.train``'s.
 """
 
 from __future__ import annotations
@@ -16,72 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 from tf_multvae import baselines
 from tf_multvae import cli
-from tf_multvae import rundir
-
-
-def run(
-    kind: str,
-    data_dir: str,
-    run_dir: str,
-    batch_size: int = 500,
-    overwrite: bool = False,
-    **hyperparameters,
-) -> dict:
-    """Fits a baseline, evaluates it on both held-out splits, writes run_dir.
-
-    Returns:
-        The contents of metrics.json: ``test`` as ``tf_multvae.train``
-        writes it, ``validation`` with one value per metric (one "epoch"),
-        the fit's seconds and what the baseline reports (EASE: the solve's
-        residual).
-
-    Raises:
-        FileNotFoundError, ValueError: bad data directory or arguments, or
-            a run directory holding another run (without ``overwrite``).
-        MemoryError, FloatingPointError: the fit would not fit in memory,
-            or its solve went wrong.
-    """
-    from tf_multvae import datadir
-    from tf_multvae import metrics
-    from tf_multvae.reports import evaluation
-    from tf_multvae.reports import runs
-
-    if batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
-    model = baselines.make({"kind": kind, **hyperparameters})
-    info = datadir.load_info(data_dir)
-    config = {
-        "dataset": info.metadata.get("source", {}).get("dataset"),
-        "model": model.config,
-        "data_dir": os.path.abspath(data_dir),
-        "n_items": info.n_items,
-    }
-    rundir.prepare(run_dir, config, overwrite)
-    started = time.time()
-    model = baselines.fit(model.config, data_dir)
-    seconds = time.time() - started
-    per_user = evaluation.per_user_metrics(model, data_dir, "test", batch_size)
-    validation = evaluation.evaluate(model, data_dir, "validation", batch_size)
-    result = {
-        "test": evaluation.summarize(per_user),
-        "validation": {
-            name: [value["mean"]]
-            for name, value in validation.items()
-            if isinstance(value, dict)
-        },
-        "best_epoch": None,
-        "fit_seconds": round(seconds, 2),
-        **model.report(),
-    }
-    rundir.write_json(os.path.join(run_dir, rundir.METRICS), result)
-    runs.write_per_user(
-        rundir.per_user_path(run_dir, "test"), per_user, metrics.PAPER_METRICS
-    )
-    return result
+from tf_multvae.baselines.runner import run
 
 
 def _add_hyperparameter_flags(p: argparse.ArgumentParser) -> None:
@@ -119,6 +55,28 @@ def _hyperparameters(args: argparse.Namespace) -> dict:
     return {n: getattr(args, n) for n in own if getattr(args, n) is not None}
 
 
+def _run_grid(args: argparse.Namespace, fixed: dict) -> int:
+    from tf_multvae.baselines import grid
+
+    try:
+        result, code = cli.call(
+            grid.run_grid,
+            args.model,
+            args.data_dir,
+            args.run_dir,
+            fixed,
+            args.batch_size,
+            args.overwrite,
+        )
+    except MemoryError as err:
+        return cli.fail(err, cli.FAILED)
+    if code:
+        return code
+    print(grid.markdown(result))
+    print(f"best point: {os.path.abspath(args.run_dir)}/{grid.BEST}")
+    return 0
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.baselines",
@@ -132,12 +90,20 @@ def main(argv=None) -> int:
     p.add_argument(
         "--batch-size", type=int, default=500, help="users scored at once"
     )
+    p.add_argument(
+        "--grid",
+        action="store_true",
+        help="fit the model's hyperparameter grid (the paper's) and keep "
+        "the point with the best validation NDCG@100 in RUN_DIR/best",
+    )
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     hyperparameters, code = cli.call(_hyperparameters, args)
     if code:
         return code
+    if args.grid:
+        return _run_grid(args, hyperparameters)
     try:
         result, code = cli.call(
             run,
