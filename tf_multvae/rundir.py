@@ -173,3 +173,24 @@ def prepare(
             )
     os.makedirs(directory, exist_ok=True)
     write_json(path, resolved)
+
+
+def finished(run_dir: str, wanted: dict) -> dict | None:
+    """metrics.json of a finished run whose config.json has ``wanted``.
+
+    Args:
+        run_dir: a run directory (need not exist).
+        wanted: the configuration keys that must match (others in
+            config.json, such as data_dir or n_items, are not compared).
+
+    Returns:
+        metrics.json's contents, or None: no finished run there, or one of
+        another configuration.
+    """
+    try:
+        previous = read_json(run_dir, CONFIG)
+        metrics = read_json(run_dir, METRICS)
+    except FileNotFoundError:
+        return None
+    other = set(previous) - set(wanted)
+    return None if differences(previous, wanted, ignore=other) else metrics
