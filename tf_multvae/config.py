@@ -18,12 +18,20 @@ import dataclasses
 from dataclasses import dataclass
 from dataclasses import field
 
-MODELS = ("vae", "dae")  # Mult-VAE^PR, Mult-DAE
-MODEL_NAMES = {"vae": "Mult-VAE^PR", "dae": "Mult-DAE"}
+MODELS = ("vae", "dae", "cdae")  # Mult-VAE^PR, Mult-DAE, CDAE
+MODEL_NAMES = {"vae": "Mult-VAE^PR", "dae": "Mult-DAE", "cdae": "CDAE"}
+# The models whose likelihood is a choice (the paper's Table 4); CDAE's
+# loss is the confidence-weighted Gaussian one (tf_multvae.model.cdae).
+LIKELIHOOD_MODELS = ("vae", "dae")
 # The likelihoods of the paper's Table 4 (tf_multvae.model.losses).
 LIKELIHOODS = ("multinomial", "gaussian", "logistic")
 STRATEGIES = ("auto", "default", "mirrored", "multi_worker", "tpu")
 DAE_WEIGHT_DECAY = 0.01 / 500  # the authors' lambda for Mult-DAE
+# CDAE's lambda: the paper tunes it on validation; the default is the
+# DAE's (see cdae_defaults).
+CDAE_WEIGHT_DECAY = DAE_WEIGHT_DECAY
+# How a CDAE scores a held-out user, who has no trained V_u.
+CDAE_HELDOUT = ("fit", "zero")
 
 # Config field -> the flag of ``python -m tf_multvae.train`` that sets it.
 MODEL_FLAGS = {
@@ -34,6 +42,9 @@ MODEL_FLAGS = {
     "hidden_dims": "--hidden-dims",
     "dropout": "--dropout",
     "weight_decay": "--weight-decay",
+    "cdae_negative_weight": "--cdae-negative-weight",
+    "cdae_heldout": "--cdae-heldout",
+    "cdae_fold_in_steps": "--cdae-fold-in-steps",
 }
 TRAIN_FLAGS = {
     "epochs": "--epochs",
@@ -63,7 +74,8 @@ class ModelConfig:
     """The network and its loss.
 
     Attributes:
-        kind: "vae" (Mult-VAE^PR) or "dae" (Mult-DAE).
+        kind: "vae" (Mult-VAE^PR), "dae" (Mult-DAE) or "cdae" (CDAE, Wu
+            et al. 2016, as the paper's Table 2 baseline).
         hidden_dims: encoder hidden sizes between the input and the latent
             layer; the decoder mirrors them (VAE: (600,); DAE: ()).
         latent_dim: size of z (VAE) or of the DAE's code, 200 in the paper.
@@ -73,7 +85,18 @@ class ModelConfig:
         total_anneal_steps: updates over which β grows linearly from 0 to
             1 before the cap applies (VAE only; 200,000).
         weight_decay: λ on the sum of squared weights, biases excluded
-            (DAE: 0.01/500; VAE: 0).
+            (DAE: 0.01/500; VAE: 0); CDAE: also on each batch user's
+            ||V_u||^2 (tf_multvae.model.cdae).
+        cdae_negative_weight: CDAE only: the confidence c_ui of an
+            unclicked item in the weighted square loss (1 on clicks).
+            0.1: Wu et al. sample a subset of the unclicked entries
+            instead, whose expected weight is the sampled fraction (the
+            paper's "weighted square loss, equivalent to" that); 0.1 is
+            WMF's c = 10 (weight 1 on zeros, c on clicks), inside the
+            paper's WMF grid of c.
+        cdae_heldout: CDAE only: "fit" fits a held-out user's V_u on the
+            fold-in items (every other weight fixed); "zero" uses V_u = 0.
+        cdae_fold_in_steps: CDAE only: gradient steps of that fit (10).
     """
 
     kind: str = "vae"
@@ -84,6 +107,9 @@ class ModelConfig:
     anneal_cap: float = 0.2
     total_anneal_steps: int = 200_000
     weight_decay: float = 0.0
+    cdae_negative_weight: float = 0.1
+    cdae_heldout: str = "fit"
+    cdae_fold_in_steps: int = 10
 
     def __post_init__(self):
         if self.kind not in MODELS:
@@ -115,6 +141,37 @@ class ModelConfig:
         if self.weight_decay < 0:
             raise ValueError(
                 f"{flag('weight_decay')} must be >= 0, got {self.weight_decay}"
+            )
+        self._check_cdae()
+
+    def _check_cdae(self):
+        if not 0.0 <= self.cdae_negative_weight <= 1.0:
+            raise ValueError(
+                f"{flag('cdae_negative_weight')} must be in [0, 1], got "
+                f"{self.cdae_negative_weight}"
+            )
+        if self.cdae_heldout not in CDAE_HELDOUT:
+            raise ValueError(
+                f"{flag('cdae_heldout')} must be one of {CDAE_HELDOUT}, "
+                f"not {self.cdae_heldout!r}"
+            )
+        if self.cdae_fold_in_steps < 0:
+            raise ValueError(
+                f"{flag('cdae_fold_in_steps')} must be >= 0, got "
+                f"{self.cdae_fold_in_steps}"
+            )
+        if self.kind != "cdae":
+            return
+        if self.hidden_dims:
+            raise ValueError(
+                f"--model cdae is I -> {flag('latent_dim')} -> I: "
+                f"{flag('hidden_dims')} must be empty, got {self.hidden_dims}"
+            )
+        if self.likelihood != "gaussian":
+            raise ValueError(
+                f"--model cdae trains on the weighted square loss: "
+                f"{flag('likelihood')} must be gaussian, not "
+                f"{self.likelihood!r}"
             )
 
 
@@ -185,6 +242,35 @@ def dae_defaults(model: ModelConfig) -> ModelConfig:
     return dataclasses.replace(
         model, kind="dae", hidden_dims=(), weight_decay=DAE_WEIGHT_DECAY
     )
+
+
+def cdae_defaults(model: ModelConfig) -> ModelConfig:
+    """CDAE as the paper's baseline: I -> 200 -> I, tanh on both layers.
+
+    The loss is the weighted square loss, i.e. the Gaussian likelihood
+    with confidences c_ui (Liang et al. §2.1), hence ``likelihood``
+    gaussian. λ: the paper tunes it on validation and gives no value;
+    the default is the DAE's (0.01 / 500), a starting point for that
+    search (``--weight-decay``), not a tuned value. Input dropout stays
+    the DAE's 0.5.
+    """
+    return dataclasses.replace(
+        model,
+        kind="cdae",
+        hidden_dims=(),
+        latent_dim=200,
+        likelihood="gaussian",
+        weight_decay=CDAE_WEIGHT_DECAY,
+    )
+
+
+def model_defaults(kind: str, model: ModelConfig) -> ModelConfig:
+    """A preset's ModelConfig switched to ``kind`` ("vae": unchanged)."""
+    if kind == "dae":
+        return dae_defaults(model)
+    if kind == "cdae":
+        return cdae_defaults(model)
+    return model
 
 
 PRESETS = {

@@ -37,6 +37,9 @@ AUTOTUNE = tf.data.AUTOTUNE
 # count) so that the record order, and with it the seeded shuffle, is the
 # same on every machine.
 _PARALLEL_READS = 8
+# The key of a training user's index in :func:`train_dataset`'s batches
+# with ``with_user_index`` (CDAE's per-user vectors are looked up by it).
+USER_INDEX = "user"
 
 
 def steps_per_epoch(
@@ -115,6 +118,7 @@ def train_dataset(
     shuffle: bool = True,
     drop_remainder: bool = False,
     epochs: tuple[int, int] | None = None,
+    with_user_index: bool = False,
 ) -> tf.data.Dataset:
     """Training users' item ids, one epoch per iteration.
 
@@ -136,11 +140,18 @@ def train_dataset(
             ``e`` shuffled with a seed derived from (seed, e) alone. A run
             resumed at epoch ``start`` therefore sees exactly the orders
             an uninterrupted run sees (pass steps_per_epoch to fit).
+        with_user_index: batches are dicts that also say which user each
+            row is (CDAE): ``{"items": ids, "user": int64 [batch]}``, the
+            user's position 0 .. n_train_users - 1 in the unshuffled
+            record order (the shards as :func:`_records` reads them, the
+            order of ``shuffle=False``), the same on every machine and in
+            every epoch.
 
     Returns:
         A dataset of int64 ``[batch, max_len]`` tensors: each row a user's
         sorted item indices (``features.ITEMS``), padded with
         ``features.PAD``; ``max_len`` is the longest list in the batch.
+        With ``with_user_index``, dicts (see above).
     """
     _check_batch_size(batch_size)
     info = load_info(data_dir)
@@ -148,15 +159,25 @@ def train_dataset(
     n_users = int(info.metadata["splits"][features.TRAIN]["users"])
     # The split is small (one short record per user), so keep it in memory:
     # later epochs refill the shuffle buffer without reading the files.
-    ds = _records(files).cache()
+    ds = _records(files)
+    if with_user_index:
+        ds = ds.enumerate()  # (index in the record order, record)
+    ds = ds.cache()
     parse = _parser((features.ITEMS,))
+
+    def rows(*batch):
+        if not with_user_index:
+            return parse(batch[0])[features.ITEMS]
+        users, serialized = batch
+        return {
+            features.ITEMS: parse(serialized)[features.ITEMS],
+            USER_INDEX: users,
+        }
 
     def batches(records: tf.data.Dataset) -> tf.data.Dataset:
         records = records.batch(batch_size, drop_remainder=drop_remainder)
         return records.map(
-            lambda s: parse(s)[features.ITEMS],
-            num_parallel_calls=AUTOTUNE,
-            deterministic=True,
+            rows, num_parallel_calls=AUTOTUNE, deterministic=True
         )
 
     if epochs is not None:

@@ -1,7 +1,8 @@
-"""``python -m tf_multvae.train``: train Mult-VAE^PR or Mult-DAE by the paper.
+"""``python -m tf_multvae.train``: train Mult-VAE^PR, Mult-DAE or CDAE.
 
     python -m tf_multvae.train --dataset ml-20m            # data/ml-20m
     python -m tf_multvae.train --dataset msd --model dae --data-dir data/msd
+    python -m tf_multvae.train --dataset ml-1m --model cdae --cdae-heldout zero
 
 Every preset value (``tf_multvae.config.PRESETS``) can be overridden by a
 flag (``config.MODEL_FLAGS``, ``config.TRAIN_FLAGS``). The run directory
@@ -27,6 +28,11 @@ _HELP = {
     "mixed_precision": "bfloat16 (CPU) / float16 (GPU) matmuls; softmax, "
     "likelihood and KL stay float32",
     "log_every": "updates per TensorBoard write",
+    "cdae_negative_weight": "CDAE: weight of an unclicked item in the "
+    "square loss (1 on clicks)",
+    "cdae_heldout": "CDAE: fit (V_u fitted on a held-out user's fold-in "
+    "items) or zero (V_u = 0)",
+    "cdae_fold_in_steps": "CDAE: gradient steps of that fit",
 }
 
 
@@ -61,7 +67,8 @@ def _add_field_flags(p: argparse.ArgumentParser, fields, defaults) -> None:
 def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.train",
-        description="Train Mult-VAE^PR / Mult-DAE (Liang et al., WWW 2018).",
+        description="Train Mult-VAE^PR / Mult-DAE (Liang et al., WWW 2018) "
+        "or the CDAE baseline (Wu et al., WSDM 2016).",
     )
     p.add_argument("--dataset", required=True, choices=sorted(cfg.PRESETS))
     p.add_argument("--data-dir", help="prepared dataset (default data/NAME)")
@@ -93,11 +100,10 @@ def _given(args: argparse.Namespace, fields) -> dict:
 
 
 def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
-    """The dataset's preset, switched to the DAE if asked, then each flag."""
+    """The dataset's preset, switched to the model asked for (the DAE's or
+    CDAE's defaults), then each flag."""
     preset = cfg.PRESETS[args.dataset]
-    model = preset.model
-    if args.model == "dae":
-        model = cfg.dae_defaults(model)
+    model = cfg.model_defaults(args.model, preset.model)
     model = dataclasses.replace(model, **_given(args, cfg.MODEL_FLAGS))
     train = dataclasses.replace(preset.train, **_given(args, cfg.TRAIN_FLAGS))
     return cfg.RunConfig(args.dataset, model, train)

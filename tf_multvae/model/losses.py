@@ -1,4 +1,5 @@
-"""Per-user losses of Mult-VAE^PR and Mult-DAE (Liang et al., WWW 2018).
+"""Per-user losses of Mult-VAE^PR and Mult-DAE (Liang et al., WWW 2018),
+and CDAE's weighted square loss.
 
 Every function is pure: tensors in, tensors out. The likelihoods take the
 decoder's logits f_u and the user's clicked items as a dense int64
@@ -144,6 +145,38 @@ def logistic_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
     logits = tf.cast(logits, tf.float32)
     x = _clicks(item_ids, tf.shape(logits)[1])  # [batch, n_items]
     return tf.reduce_sum(tf.nn.softplus(logits) - x * logits, axis=-1)
+
+
+def click_matrix(item_ids: tf.Tensor, n_items) -> tf.Tensor:
+    """The binary click matrix x, float32 ``[batch, n_items]``."""
+    return _clicks(item_ids, n_items)
+
+
+def weighted_square_loss(
+    outputs: tf.Tensor, item_ids: tf.Tensor, negative_weight: float
+) -> tf.Tensor:
+    """CDAE's loss: sum_i c_ui (x_ui - f_ui)^2 for each user.
+
+    The square loss of Wu et al. (2016) as the paper trains its CDAE
+    baseline, with every item weighted instead of sampled: c_ui = 1 on
+    clicks and ``negative_weight`` on the other items. It is twice the
+    Gaussian negative log-likelihood of Section 2.1 with confidences c_ui
+    (up to its constant).
+
+    Args:
+        outputs: float ``[batch, n_items]``, the network's f_u (CDAE: a
+            tanh output); cast to float32.
+        item_ids: int64 ``[batch, max_len]``, clicked item indices padded
+            with -1.
+        negative_weight: c_ui of an unclicked item.
+
+    Returns:
+        float32 ``[batch]``, not reduced over users.
+    """
+    outputs = tf.cast(outputs, tf.float32)
+    x = _clicks(item_ids, tf.shape(outputs)[1])  # [batch, n_items]
+    confidence = negative_weight + (1.0 - negative_weight) * x
+    return tf.reduce_sum(confidence * tf.square(x - outputs), axis=-1)
 
 
 _NLL: dict[str, Callable[[tf.Tensor, tf.Tensor], tf.Tensor]] = {

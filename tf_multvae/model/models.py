@@ -17,6 +17,7 @@ from tf_multvae.model import encoders
 from tf_multvae.model import layers
 from tf_multvae.model import losses
 from tf_multvae.model.annealing import kl_beta
+from tf_multvae.model.cdae import CDAE
 from tf_multvae.model.optimizers import FusedAdam
 from tf_multvae.model.recommender import RecommenderModel
 
@@ -197,18 +198,19 @@ class MultDAE(RecommenderModel):
 
 
 def build_model(kind: str, n_items: int, **hparams) -> keras.Model:
-    """A built (weights created), uncompiled Mult-VAE^PR or Mult-DAE.
+    """A built (weights created), uncompiled Mult-VAE^PR, Mult-DAE or CDAE.
 
     Args:
-        kind: "vae" or "dae".
+        kind: "vae", "dae" or "cdae".
         n_items: I.
-        **hparams: constructor arguments of :class:`MultVAE` or
-            :class:`MultDAE`.
+        **hparams: constructor arguments of :class:`MultVAE`,
+            :class:`MultDAE` or :class:`~tf_multvae.model.cdae.CDAE`
+            (which needs ``n_users``).
 
     Raises:
         ValueError: unknown ``kind``.
     """
-    classes = {"vae": MultVAE, "dae": MultDAE}
+    classes = {"vae": MultVAE, "dae": MultDAE, "cdae": CDAE}
     if kind not in classes:
         raise ValueError(
             f"unknown model kind {kind!r}; expected one of {cfg.MODELS}"

@@ -84,7 +84,8 @@ class RecommenderModel(keras.Model):
 
     A subclass gives its encoder class, :meth:`call` (logits first), and
     :meth:`regularizer`, the term added to the negative log-likelihood:
-    beta_t * KL for Mult-VAE^PR, lambda * ||W||^2 for Mult-DAE.
+    beta_t * KL for Mult-VAE^PR, lambda * ||W||^2 for Mult-DAE; a model
+    with a loss of its own overrides :meth:`per_user_nll` (CDAE).
     """
 
     def _set_shared(
@@ -154,16 +155,25 @@ class RecommenderModel(keras.Model):
         """
         raise NotImplementedError
 
+    def per_user_nll(self, logits, item_ids) -> tf.Tensor:
+        """The data term of each user's objective, float32 ``[batch]``.
+
+        The negative log-likelihood that ``self.likelihood`` names; a model
+        with a loss of its own (CDAE's weighted square loss) overrides it.
+        """
+        return losses.negative_log_likelihood(self.likelihood, logits, item_ids)
+
     def train_step(self, data):
-        """One update on the batch mean of the per-user objective."""
-        item_ids, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        """One update on the batch mean of the per-user objective.
+
+        ``data`` is padded item ids, or a dict of them (``"items"``) and
+        what else a model's :meth:`call` reads (CDAE: the users' index).
+        """
+        x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
+        item_ids = x[features.ITEMS] if isinstance(x, dict) else x
         with tf.GradientTape() as tape:
-            logits, *outputs = self._training_outputs(item_ids)
-            nll = tf.reduce_mean(
-                losses.negative_log_likelihood(
-                    self.likelihood, logits, item_ids
-                )
-            )
+            logits, *outputs = self._training_outputs(x)
+            nll = tf.reduce_mean(self.per_user_nll(logits, item_ids))
             term, weight = self.regularizer(outputs)
             loss = nll + weight * term
             scaled = self.optimizer.scale_loss(_per_replica(loss))

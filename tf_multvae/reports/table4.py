@@ -74,7 +74,7 @@ def collect_or_train(
         FloatingPointError: a run's loss became NaN.
     """
     results = {}
-    for model in cfg.MODELS:
+    for model in cfg.LIKELIHOOD_MODELS:
         for likelihood in LIKELIHOODS:
             name = run_name(model, likelihood)
             run_dir = os.path.join(runs_root, name)
@@ -111,7 +111,7 @@ def collect_or_train(
 def table(results: dict[str, dict | None], dataset: str) -> dict:
     """The six runs' test metrics as JSON, in the paper's row order."""
     rows = []
-    for model in cfg.MODELS:
+    for model in cfg.LIKELIHOOD_MODELS:
         for likelihood in LIKELIHOODS:
             metrics = results.get(run_name(model, likelihood))
             row = {"model": model, "likelihood": likelihood, "test": None}

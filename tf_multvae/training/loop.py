@@ -18,10 +18,13 @@ from tf_multvae import config as cfg
 from tf_multvae import rundir
 
 
-def build_compiled_model(config: cfg.RunConfig, n_items: int):
+def build_compiled_model(
+    config: cfg.RunConfig, n_items: int, n_users: int | None = None
+):
     """The model of ``config``, built and compiled with its learning rate.
 
-    Call it under the strategy's scope.
+    Call it under the strategy's scope. ``n_users``: the training users,
+    which a CDAE (one vector per training user) needs.
     """
     from tf_multvae.model import build_model
     from tf_multvae.model import compile_model
@@ -34,7 +37,20 @@ def build_compiled_model(config: cfg.RunConfig, n_items: int):
         likelihood=m.likelihood,
         seed=t.seed,
     )
-    if m.kind == "vae":
+    if m.kind == "cdae":
+        if n_users is None:
+            raise ValueError("a CDAE needs n_users, its training users")
+        hparams = dict(
+            n_users=n_users,
+            latent_dim=m.latent_dim,
+            dropout=m.dropout,
+            negative_weight=m.cdae_negative_weight,
+            weight_decay=m.weight_decay,
+            heldout=m.cdae_heldout,
+            fold_in_steps=m.cdae_fold_in_steps,
+            seed=t.seed,
+        )
+    elif m.kind == "vae":
         hparams.update(
             anneal_cap=m.anneal_cap, total_anneal_steps=m.total_anneal_steps
         )
@@ -50,6 +66,7 @@ def fit_data(
     train: cfg.TrainConfig,
     initial_epoch: int = 0,
     stacked: bool = False,
+    with_user_index: bool = False,
 ) -> dict:
     """The data arguments of ``model.fit``, as :func:`run` trains.
 
@@ -60,6 +77,8 @@ def fit_data(
     Args:
         stacked: validation batches as one tensor (``stack_eval_batch``),
             which MultiWorkerMirroredStrategy needs.
+        with_user_index: training batches say which user each row is
+            (``data.train_dataset``; CDAE's per-user vectors).
     """
     from tf_multvae import data
     from tf_multvae import datadir
@@ -70,6 +89,7 @@ def fit_data(
         train.batch_size,
         train.seed,
         epochs=(initial_epoch, train.epochs),
+        with_user_index=with_user_index,
     )
     # Repeated, with validation_steps one pass: Keras keeps one validation
     # iterator for the whole fit (under a distribution strategy too).
@@ -168,7 +188,8 @@ def run(
     rundir.prepare(run_dir, resolved, overwrite)
 
     with strategy.scope():
-        model = build_compiled_model(config, info.n_items)
+        n_users = datadir.count_users(data_dir, "train")
+        model = build_compiled_model(config, info.n_items, n_users)
         model.optimizer.build(model.trainable_variables)
     guard = cb.NanGuard()
     backup = cb.EpochBackup(os.path.join(run_dir, rundir.BACKUP), model, guard)
@@ -189,7 +210,13 @@ def run(
     started = time.time()
     if initial_epoch < t.epochs:
         model.fit(
-            **fit_data(data_dir, t, initial_epoch, stacked=multi_worker),
+            **fit_data(
+                data_dir,
+                t,
+                initial_epoch,
+                stacked=multi_worker,
+                with_user_index=m.kind == "cdae",
+            ),
             epochs=t.epochs,
             initial_epoch=initial_epoch,
             callbacks=callbacks,
