@@ -104,3 +104,34 @@ def test_another_grid_in_the_same_directory_is_refused(
     assert command.main(argv) == 2
     assert "holds no grid-config.json" in capsys.readouterr().err
     assert os.listdir(run_dir) == ["notes.txt"]  # nothing written
+
+
+@pytest.mark.slow
+def test_train_grid_trains_cdae_over_its_weight_decays(dataset, tmp_path):
+    from tf_multvae import train
+
+    run_dir = str(tmp_path / "cdae-grid")
+    argv = ["--dataset", "synthetic", "--model", "cdae", "--grid",
+            "--data-dir", dataset, "--run-dir", run_dir, "--epochs", "1",
+            "--batch-size", "100"]  # fmt: skip
+    assert train.main(argv) == 0
+    with open(os.path.join(run_dir, grid.GRID_JSON)) as f:
+        table = json.load(f)
+    decays = [r["hyperparameters"]["weight_decay"] for r in table["rows"]]
+    assert decays == list(grid.GRIDS["cdae"]["weight_decay"])
+    points_dir = os.path.join(run_dir, grid.POINTS)
+    for row in table["rows"]:
+        config = rundir.read_json(
+            os.path.join(points_dir, row["point"]), rundir.CONFIG
+        )
+        assert (
+            config["model"]["weight_decay"]
+            == row["hyperparameters"]["weight_decay"]
+        )
+        assert row["validation"] == pytest.approx(
+            _validation(os.path.join(points_dir, row["point"]))
+        )
+    best = max(table["rows"], key=lambda r: r["validation"])
+    assert table["best"]["point"] == best["point"]
+    # A grid dimension set by flag as well is refused by name.
+    assert train.main(argv + ["--weight-decay", "0.1"]) == 2

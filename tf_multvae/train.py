@@ -87,6 +87,13 @@ def parse_args(argv=None) -> argparse.Namespace:
         help="start over in a run directory that holds another run",
     )
     p.add_argument(
+        "--grid",
+        action="store_true",
+        help="train every point of the model's hyperparameter grid (CDAE: "
+        "--weight-decay over a log grid) in RUN_DIR/points/, and keep the "
+        "best by validation NDCG@100 in RUN_DIR/best",
+    )
+    p.add_argument(
         "--export-dir",
         help="at the end, export the best model as a SavedModel for TF "
         "Serving into EXPORT_DIR/N (next version; python -m "
@@ -109,6 +116,62 @@ def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
     return cfg.RunConfig(args.dataset, model, train)
 
 
+def train_grid(
+    config: cfg.RunConfig,
+    data_dir: str,
+    run_dir: str,
+    deterministic: bool = False,
+    overwrite: bool = False,
+) -> dict:
+    """Trains every point of ``config``'s model grid (``--grid``).
+
+    Each point is ``config`` with the point's values, trained by
+    ``training.loop.run`` into RUN_DIR/points/NAME; the best by validation
+    NDCG@100 is copied to RUN_DIR/best (``baselines.grid.run_grid``).
+
+    Raises:
+        ValueError: the model kind has no grid, or a grid dimension was
+            set by flag.
+    """
+    from tf_multvae.baselines import grid
+    from tf_multvae.training import loop
+
+    def fit(values, point_dir):
+        model = dataclasses.replace(config.model, **values)
+        point = dataclasses.replace(config, model=model)
+        return loop.run(point, data_dir, point_dir, deterministic)
+
+    return grid.run_grid(
+        config.model.kind,
+        data_dir,
+        run_dir,
+        overwrite=overwrite,
+        fit=fit,
+        base=config.to_json(),
+    )
+
+
+def _run_grid(args, config: cfg.RunConfig, data_dir: str, run_dir: str):
+    from tf_multvae.baselines import grid
+
+    varied = grid.GRIDS.get(config.model.kind, {})
+    given = [f for f in varied if getattr(args, f, None) is not None]
+    if given:
+        return cli.fail(
+            f"--grid varies {', '.join(cfg.flag(f) for f in given)}; do "
+            "not also set it by flag"
+        )
+    result, code = cli.call(
+        train_grid, config, data_dir, run_dir, args.deterministic,
+        args.overwrite,
+    )  # fmt: skip
+    if code:
+        return code
+    print(grid.markdown(result))
+    print(f"best point: {os.path.abspath(run_dir)}/{grid.BEST}")
+    return 0
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -122,6 +185,8 @@ def main(argv=None) -> int:
     from tf_multvae import metrics
     from tf_multvae.training import loop
 
+    if args.grid:
+        return _run_grid(args, config, data_dir, run_dir)
     result, code = cli.call(
         loop.run,
         config,

@@ -30,6 +30,9 @@ GRIDS: dict[str, dict[str, tuple]] = {
     "wmf": {"confidence": (2, 5, 10, 30, 50, 100), "factors": (100, 200)},
     "slim": {"l1": (0.1, 0.5, 1.0, 5.0), "l2": (0.1, 0.5, 1.0, 5.0)},
     "ease": {"l2": (50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0)},
+    # CDAE's weight decay λ, a log grid around Mult-DAE's 0.01 / 500; its
+    # points are trained (python -m tf_multvae.train --model cdae --grid).
+    "cdae": {"weight_decay": (2e-6, 2e-5, 2e-4, 2e-3)},
 }
 GRID_JSON = "grid.json"
 GRID_CONFIG = "grid-config.json"  # the grid asked for, checked on a rerun
@@ -68,13 +71,18 @@ def point_name(values: dict) -> str:
 
 
 def _row(values: dict, result: dict) -> dict:
+    """A point's validation NDCG@100: a baseline's one value, a trained
+    model's best epoch's (the epoch its run keeps)."""
     name = metrics.SELECTION_METRIC
+    finite = [v for v in result["validation"][name] if v is not None]
     return {
         "point": point_name(values),
         "hyperparameters": values,
-        "validation": result["validation"][name][-1],
+        "validation": max(finite) if finite else float("-inf"),
         "test": result["test"][name],
-        "fit_seconds": result.get("fit_seconds"),
+        "fit_seconds": result.get(
+            "fit_seconds", result.get("train_seconds_this_process")
+        ),
     }
 
 
@@ -85,8 +93,17 @@ def run_grid(
     fixed: dict | None = None,
     batch_size: int = 500,
     overwrite: bool = False,
+    fit=None,
+    base: dict | None = None,
 ) -> dict:
     """Fits (or reads) every grid point; returns grid.json's contents.
+
+    Args:
+        fit: ``fit(values, point_dir) -> metrics.json`` for one point;
+            default: the baseline's fit (``runner.run``).
+        base: what else the points share (a trained model's resolved
+            configuration), recorded so that a rerun with other settings
+            is refused.
 
     Raises:
         ValueError, FileNotFoundError: bad flags or data, or a run
@@ -94,10 +111,16 @@ def run_grid(
     """
     from tf_multvae.baselines import runner
 
+    if fit is None:
+
+        def fit(values, point_dir):
+            return runner.run(kind, data_dir, point_dir, batch_size, **values)
+
     todo = points(kind, fixed)
     resolved = {
         "grid": {"kind": kind, "axes": GRIDS[kind], "fixed": fixed or {}},
         "data_dir": os.path.abspath(data_dir),
+        "base": base,
     }
     rundir.prepare(run_dir, resolved, overwrite, name=GRID_CONFIG)
     rows = []
@@ -107,7 +130,7 @@ def run_grid(
             result = rundir.read_json(point_dir, rundir.METRICS)
         except FileNotFoundError:
             print(f"== {kind} {point_name(values)}", flush=True)
-            result = runner.run(kind, data_dir, point_dir, batch_size, **values)
+            result = fit(values, point_dir)
         rows.append(_row(values, result))
     best = max(rows, key=lambda r: r["validation"])
     _copy_best(os.path.join(run_dir, POINTS, best["point"]), run_dir)

@@ -7,13 +7,14 @@
 Rows, in the paper's order with EASE and popularity after them:
 Mult-VAE^PR, Mult-DAE, WMF, SLIM, CDAE, EASE, popularity. Each row is a
 run directory under RUNS_ROOT, made the way its own command makes it and
-under the same protocol: the two models (and CDAE, when this package has
-it) by ``python -m tf_multvae.train --dataset NAME --model KIND`` with the
-preset (any other train flag, e.g. ``--epochs 50``, is passed on to them);
-WMF, SLIM and EASE by ``python -m tf_multvae.baselines --grid`` (the
-paper's grids, best by validation NDCG@100; ``--no-grid``: the defaults
-only) and popularity by a single fit. A row already finished with the
-same configuration is collected, not redone; an interrupted one resumes.
+under the same protocol: the two models and CDAE by ``python -m
+tf_multvae.train --dataset NAME --model KIND`` with the preset (any other
+train flag, e.g. ``--epochs 50``, is passed on to them; CDAE with
+``--grid``, its weight decay over a log grid); WMF, SLIM and EASE by
+``python -m tf_multvae.baselines --grid`` (the paper's grids, best by
+validation NDCG@100; ``--no-grid``: the defaults only) and popularity by
+a single fit. A row already finished with the same configuration is
+collected, not redone; an interrupted one resumes.
 
 Prints test Recall@20, Recall@50 and NDCG@100 (mean ± standard error) as
 markdown, with the paper's figures beside ours when the dataset is one
@@ -49,8 +50,11 @@ COLUMNS = paper.COLUMNS  # recall_at_20, recall_at_50, ndcg_at_100
 _OWN_FLAGS = ("--model", "--run-dir", "--data-dir")
 
 
-def _train_row(kind, dataset, data_dir, run_dir, train_flags, collect_only):
+def _train_row(
+    kind, dataset, data_dir, run_dir, train_flags, use_grid, collect_only
+):
     from tf_multvae import train
+    from tf_multvae.baselines import grid
     from tf_multvae.training import loop
 
     args = train.parse_args(
@@ -58,6 +62,16 @@ def _train_row(kind, dataset, data_dir, run_dir, train_flags, collect_only):
          "--run-dir", run_dir, *train_flags]
     )  # fmt: skip
     config = train.config_from_args(args)
+    if use_grid and kind in grid.GRIDS:  # CDAE's weight decay
+        best = os.path.join(run_dir, grid.BEST)
+        found = rundir.finished(best, {})
+        if found is None and not collect_only:
+            print(f"== {NAMES[kind]}: grid in {run_dir}", flush=True)
+            train.train_grid(
+                config, data_dir, run_dir, args.deterministic, args.overwrite
+            )
+            found = rundir.finished(best, {})
+        return found, best
     found = rundir.finished(run_dir, config.to_json())
     if found is None and not collect_only:
         print(f"== {NAMES[kind]}: training in {run_dir}", flush=True)
@@ -115,7 +129,7 @@ def collect_or_run(
             if kind in cfg.MODELS:
                 found, run_dir = _train_row(
                     kind, dataset, data_dir, run_dir, train_flags,
-                    collect_only,
+                    use_grid, collect_only,
                 )  # fmt: skip
             elif kind in baselines.REGISTRY:
                 found, run_dir = _baseline_row(
@@ -209,7 +223,7 @@ def main(argv=None) -> int:
     p.add_argument(
         "--no-grid",
         action="store_true",
-        help="fit WMF, SLIM and EASE with their defaults only",
+        help="WMF, SLIM, EASE and CDAE with their defaults only",
     )
     p.add_argument(
         "--collect-only", action="store_true", help="read finished runs only"
