@@ -14,9 +14,11 @@ from tf_multvae.baselines.base import Baseline
 from tf_multvae.baselines.base import train_matrix
 from tf_multvae.baselines.ease import EASE
 from tf_multvae.baselines.popularity import Popularity
+from tf_multvae.baselines.slim import SLIM
+from tf_multvae.baselines.wmf import WMF
 
 REGISTRY: dict[str, type[Baseline]] = {
-    cls.kind: cls for cls in (Popularity, EASE)
+    cls.kind: cls for cls in (Popularity, EASE, WMF, SLIM)
 }
 KINDS = tuple(REGISTRY)
 
@@ -66,6 +68,8 @@ __all__ = [
     "EASE",
     "Baseline",
     "Popularity",
+    "SLIM",
+    "WMF",
     "fit",
     "make",
     "train_matrix",
