@@ -51,15 +51,29 @@ def fit(
         ValueError: unknown kind.
         MemoryError: it would not fit, found before reading the data.
     """
+    model = make(model_config)
+    check(model, data_dir, available_bytes)
+    model.fit(train_matrix(data_dir))
+    return model
+
+
+def check(
+    model: Baseline, data_dir: str, available_bytes: int | None = -1
+) -> None:
+    """``model.check`` for data_dir's size: fails before any work.
+
+    Raises:
+        ValueError: the dataset has no training users.
+        MemoryError: the fit would not fit in memory (with the figure).
+    """
     from tf_multvae import datadir
     from tf_multvae import features
 
-    model = make(model_config)
     info = datadir.load_info(data_dir)
     train = info.metadata["splits"][features.TRAIN]
+    if int(train["users"]) < 1:
+        raise ValueError(f"{data_dir} has no training users to fit on")
     model.check(info.n_items, int(train["interactions"]), available_bytes)
-    model.fit(train_matrix(data_dir))
-    return model
 
 
 __all__ = [
@@ -70,6 +84,7 @@ __all__ = [
     "Popularity",
     "SLIM",
     "WMF",
+    "check",
     "fit",
     "make",
     "train_matrix",

@@ -111,12 +111,16 @@ def run_grid(
     """
     from tf_multvae.baselines import runner
 
+    todo = points(kind, fixed)
     if fit is None:
+        from tf_multvae import baselines
+
+        for values in todo:  # every point's memory, before anything runs
+            baselines.check(baselines.make({"kind": kind, **values}), data_dir)
 
         def fit(values, point_dir):
             return runner.run(kind, data_dir, point_dir, batch_size, **values)
 
-    todo = points(kind, fixed)
     resolved = {
         "grid": {"kind": kind, "axes": GRIDS[kind], "fixed": fixed or {}},
         "data_dir": os.path.abspath(data_dir),

@@ -50,6 +50,7 @@ def run(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     model = baselines.make({"kind": kind, **hyperparameters})
     info = datadir.load_info(data_dir)
+    baselines.check(model, data_dir)  # before anything is written
     config = {
         "dataset": info.metadata.get("source", {}).get("dataset"),
         "model": model.config,

@@ -173,6 +173,8 @@ def run(
     from tf_multvae.training.strategy import is_chief
 
     info = datadir.load_info(data_dir)
+    if datadir.count_users(data_dir, "train") < 1:  # before anything is written
+        raise ValueError(f"{data_dir} has no training users to train on")
     t, m = config.train, config.model
     strategy = _set_up(config, deterministic)
     chief = is_chief(strategy)
