@@ -114,3 +114,10 @@ def test_unknown_rows_are_refused(capsys):
         table2.main(["--dataset", "ml-1m", "--rows", "vae,ncf"])
     assert exit_.value.code == 2
     assert "--rows" in capsys.readouterr().err
+
+
+def test_no_grid_takes_all_rows_or_the_rows_named():
+    rows = ("vae", "wmf", "slim", "ease")
+    assert table2._gridded(rows, None) == rows
+    assert table2._gridded(rows, "all") == ()
+    assert table2._gridded(rows, ("slim",)) == ("vae", "wmf", "ease")

@@ -2,7 +2,7 @@
 
     python -m tf_multvae.reports.table2 --dataset ml-1m --data-dir data/ml-1m \\
         --runs-root runs/table2-ml-1m [--rows vae,dae,wmf] [--collect-only] \\
-        [--no-grid] [train flags ...]
+        [--no-grid [ROWS]] [train flags ...]
 
 Rows, in the paper's order with EASE and popularity after them:
 Mult-VAE^PR, Mult-DAE, WMF, SLIM, CDAE, EASE, popularity. Each row is a
@@ -12,7 +12,8 @@ tf_multvae.train --dataset NAME --model KIND`` with the preset (any other
 train flag, e.g. ``--epochs 50``, is passed on to them; CDAE with
 ``--grid``, its weight decay over a log grid); WMF, SLIM and EASE by
 ``python -m tf_multvae.baselines --grid`` (the paper's grids, best by
-validation NDCG@100; ``--no-grid``: the defaults only) and popularity by
+validation NDCG@100; ``--no-grid [ROWS]``: the defaults only, for all or
+the rows named) and popularity by
 a single fit. A row already finished with the same configuration is
 collected, not redone; an interrupted one resumes.
 
@@ -111,7 +112,7 @@ def collect_or_run(
     runs_root: str,
     rows: tuple[str, ...] = ROWS,
     train_flags: list[str] = (),
-    use_grid: bool = True,
+    use_grid: bool | tuple[str, ...] = True,
     collect_only: bool = False,
 ) -> dict[str, dict]:
     """Each row's ``{"metrics": metrics.json | None, "run_dir", "why"}``.
@@ -122,6 +123,7 @@ def collect_or_run(
     """
     out = {}
     for kind in rows:
+        gridded = use_grid if isinstance(use_grid, bool) else kind in use_grid
         run_dir = os.path.join(runs_root, kind)
         why = None
         found = None
@@ -129,11 +131,11 @@ def collect_or_run(
             if kind in cfg.MODELS:
                 found, run_dir = _train_row(
                     kind, dataset, data_dir, run_dir, train_flags,
-                    use_grid, collect_only,
+                    gridded, collect_only,
                 )  # fmt: skip
             elif kind in baselines.REGISTRY:
                 found, run_dir = _baseline_row(
-                    kind, data_dir, run_dir, use_grid, collect_only
+                    kind, data_dir, run_dir, gridded, collect_only
                 )
             else:
                 why = f"{NAMES[kind]} is not part of this package yet"
@@ -209,6 +211,15 @@ def _rows(text: str) -> tuple[str, ...]:
     return rows
 
 
+def _gridded(rows: tuple[str, ...], no_grid) -> tuple[str, ...]:
+    """The rows fitted by their grids: all but those ``--no-grid`` names."""
+    if no_grid is None:
+        return rows
+    return (
+        () if no_grid == "all" else tuple(r for r in rows if r not in no_grid)
+    )
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.reports.table2",
@@ -222,8 +233,11 @@ def main(argv=None) -> int:
     p.add_argument("--rows", type=_rows, default=ROWS, help=",".join(ROWS))
     p.add_argument(
         "--no-grid",
-        action="store_true",
-        help="WMF, SLIM, EASE and CDAE with their defaults only",
+        nargs="?",
+        const="all",
+        type=lambda text: text if text == "all" else _rows(text),
+        help="WMF, SLIM, EASE and CDAE (or the rows named, e.g. slim) with "
+        "their defaults only",
     )
     p.add_argument(
         "--collect-only", action="store_true", help="read finished runs only"
@@ -242,7 +256,7 @@ def main(argv=None) -> int:
         runs_root,
         args.rows,
         train_flags,
-        not args.no_grid,
+        _gridded(args.rows, args.no_grid),
         args.collect_only,
     )
     if code:
