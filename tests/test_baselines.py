@@ -1,21 +1,22 @@
 """Popularity and EASE (tf_multvae.baselines, tf_multvae.ease) against
-numpy references, on the small synthetic dataset and on the real ML-1M."""
+numpy references (references.ease, references.paper_metrics), on the
+small synthetic report_dataset and on the real ML-1M."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import pytest
-import report_data
+import references
 from conftest import IN_PROCESS
 from conftest import shared_file
 
 from data_prep import notebook_reference
 from data_prep import pipeline
 from tf_multvae import baselines
+from tf_multvae import datadir
 from tf_multvae import rundir
 from tf_multvae.baselines import command
-from tf_multvae import datadir
 from tf_multvae.baselines import ease
 from tf_multvae.reports import evaluation
 from tf_multvae.reports import runs
@@ -24,51 +25,25 @@ PAPER_KEYS = ("recall_at_20", "recall_at_50", "ndcg_at_100")
 
 
 @pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> str:
-    return report_data.dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def train_x(dataset) -> np.ndarray:
+def train_x(report_dataset) -> np.ndarray:
     """The training clicks, read without tf_multvae.data, float64 dense."""
-    records = report_data.read_split(dataset, "train")
-    return report_data.click_matrix(
-        records, "items", datadir.load_info(dataset).n_items
+    records = references.read_split(report_dataset, "train")
+    return references.clicks(
+        [r["items"] for r in records],
+        datadir.load_info(report_dataset).n_items,
     )
 
 
-def numpy_ease(x: np.ndarray, l2: float) -> np.ndarray:
-    """Steck's closed form in float64: B = I - P / diag(P), diag(B) = 0."""
-    p = np.linalg.inv(x.T @ x + l2 * np.eye(x.shape[1]))
-    b = -p / np.diag(p)[None, :]
-    np.fill_diagonal(b, 0.0)
-    return b
-
-
-def numpy_metrics(scores: np.ndarray, records: list[dict]) -> dict:
-    """Per-user Recall@20/50 and NDCG@100 of scored users, by loops."""
-    out = {name: [] for name in PAPER_KEYS}
-    for u, record in enumerate(records):
-        if not record["heldout"]:
-            continue
-        ranked = report_data.ranking(scores[u], record["fold_in"])
-        heldout = record["heldout"]
-        out["recall_at_20"].append(report_data.recall(ranked, heldout, 20))
-        out["recall_at_50"].append(report_data.recall(ranked, heldout, 50))
-        out["ndcg_at_100"].append(report_data.ndcg(ranked, heldout, 100))
-    return {k: np.array(v) for k, v in out.items()}
-
-
-def test_popularity_scores_are_the_training_counts(dataset, train_x):
-    model = baselines.fit({"kind": "popularity"}, dataset)
+def test_popularity_scores_are_the_training_counts(report_dataset, train_x):
+    model = baselines.fit({"kind": "popularity"}, report_dataset)
     np.testing.assert_array_equal(model.counts.numpy(), train_x.sum(axis=0))
     scores = model.score(np.array([[0, 3, -1], [-1, -1, -1]], np.int64))
     np.testing.assert_array_equal(scores.numpy()[1], train_x.sum(axis=0))
 
 
-def test_ease_matches_the_closed_form_in_float64(dataset, train_x):
-    model = baselines.fit({"kind": "ease", "l2": 50.0}, dataset)
-    want = numpy_ease(train_x, 50.0)
+def test_ease_matches_the_closed_form_in_float64(report_dataset, train_x):
+    model = baselines.fit({"kind": "ease", "l2": 50.0}, report_dataset)
+    want = references.ease(train_x, 50.0)
     got = model.weights.numpy()
     assert got.dtype == np.float32
     np.testing.assert_array_equal(np.diag(got), 0.0)
@@ -81,16 +56,16 @@ def test_ease_matches_the_closed_form_in_float64(dataset, train_x):
     np.testing.assert_allclose(model.score(ids).numpy(), x @ got, atol=1e-5)
 
 
-def test_ease_in_blocks_equals_one_block(dataset, train_x, monkeypatch):
+def test_ease_in_blocks_equals_one_block(report_dataset, train_x, monkeypatch):
     """Blocks of 16 columns (as at MSD size) give the one-block answer."""
-    x = baselines.train_matrix(dataset)
+    x = baselines.train_matrix(report_dataset)
     whole, _ = ease.ease_weights(x, 50.0, None)
     monkeypatch.setattr(ease, "_TEMP_BYTES", 16 * 4 * max(x.dense_shape))
     blocks, _ = ease.ease_weights(x, 50.0, None)
     np.testing.assert_allclose(blocks.numpy(), whole.numpy(), atol=1e-6)
 
 
-def test_memory_is_checked_before_reading_the_data(dataset, monkeypatch):
+def test_memory_is_checked_before_reading_the_data(report_dataset, monkeypatch):
     # MSD: 41,140 items fit a 24 GB machine ...
     assert ease.memory_bytes(41_140, 33_600_000) < 20e9
     with pytest.raises(MemoryError, match=r"41,140 items needs about 1\d"):
@@ -102,16 +77,24 @@ def test_memory_is_checked_before_reading_the_data(dataset, monkeypatch):
 
     monkeypatch.setattr(baselines, "train_matrix", never)
     with pytest.raises(MemoryError, match="GB is available"):
-        baselines.fit({"kind": "ease", "l2": 500.0}, dataset, 1000)
+        baselines.fit({"kind": "ease", "l2": 500.0}, report_dataset, 1000)
 
 
 def test_baselines_cli_writes_a_run_directory_like_train(
-    tmp_path_factory, dataset, capsys
+    tmp_path_factory, report_dataset, train_x, capsys
 ):
     run_dir = str(tmp_path_factory.mktemp("ease") / "run")
     code = command.main(
-        ["--model", "ease", "--data-dir", dataset, "--run-dir", run_dir,
-         "--l2", "50"]
+        [
+            "--model",
+            "ease",
+            "--data-dir",
+            report_dataset,
+            "--run-dir",
+            run_dir,
+            "--l2",
+            "50",
+        ]
     )
     assert code == 0
     assert "ndcg_at_100" in capsys.readouterr().out
@@ -122,13 +105,10 @@ def test_baselines_cli_writes_a_run_directory_like_train(
     config = rundir.read_json(run_dir, rundir.CONFIG)
     assert config["model"] == {"kind": "ease", "l2": 50.0}
     # The test metrics equal numpy loops on numpy EASE scores.
-    records = report_data.read_split(dataset, "test")
-    n_items = datadir.load_info(dataset).n_items
-    x = report_data.click_matrix(records, "fold_in", n_items)
-    train = report_data.click_matrix(
-        report_data.read_split(dataset, "train"), "items", n_items
-    )
-    want = numpy_metrics(x @ numpy_ease(train, 50.0), records)
+    records = references.read_split(report_dataset, "test")
+    n_items = datadir.load_info(report_dataset).n_items
+    x = references.clicks([r["fold_in"] for r in records], n_items)
+    want = references.paper_metrics(x @ references.ease(train_x, 50.0), records)
     table = runs.read_per_user(rundir.per_user_path(run_dir, "test"))
     for key in PAPER_KEYS:
         np.testing.assert_allclose(
@@ -139,7 +119,14 @@ def test_baselines_cli_writes_a_run_directory_like_train(
         )
     # Another configuration in the same directory is refused.
     code = command.main(
-        ["--model", "popularity", "--data-dir", dataset, "--run-dir", run_dir]
+        [
+            "--model",
+            "popularity",
+            "--data-dir",
+            report_dataset,
+            "--run-dir",
+            run_dir,
+        ]
     )
     assert code == 2
     assert "holds a run with another configuration" in capsys.readouterr().err
@@ -152,13 +139,22 @@ def test_baselines_cli_writes_a_run_directory_like_train(
         (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir does not"),
     ],
 )
-def test_bad_arguments_are_named(dataset, tmp_path, capsys, flags, message):
-    argv = ["--model", "ease", "--data-dir", dataset,
-            "--run-dir", str(tmp_path / "r")]
+def test_bad_arguments_are_named(
+    report_dataset, tmp_path, capsys, flags, message
+):
+    argv = [
+        "--model",
+        "ease",
+        "--data-dir",
+        report_dataset,
+        "--run-dir",
+        str(tmp_path / "r"),
+    ]
     assert command.main(argv + flags) == 2
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_ml1m_numbers_match_an_independent_numpy_implementation(
     tmp_path_factory,
 ):
@@ -169,9 +165,22 @@ def test_ml1m_numbers_match_an_independent_numpy_implementation(
     path = shared_file("ml-1m/ratings_dense.tsv")
     out = tmp_path_factory.mktemp("ml1m") / "ml-1m"
     code = pipeline.main(
-        ["--dataset", "csv", "--raw", str(path), "--sep", "tab", "--header",
-         "--columns", "user,item,rating", "--heldout-users", "600",
-         "--out", str(out), *IN_PROCESS]
+        [
+            "--dataset",
+            "csv",
+            "--raw",
+            str(path),
+            "--sep",
+            "tab",
+            "--header",
+            "--columns",
+            "user,item,rating",
+            "--heldout-users",
+            "600",
+            "--out",
+            str(out),
+            *IN_PROCESS,
+        ]
     )
     assert code == 0
     raw = pd.read_csv(path, sep="\t")
@@ -192,19 +201,24 @@ def test_ml1m_numbers_match_an_independent_numpy_implementation(
         {"fold_in": list(np.flatnonzero(f)), "heldout": list(np.flatnonzero(h))}
         for f, h in zip(fold_in, heldout)
     ]
-    references = {
-        "ease": numpy_metrics(fold_in @ numpy_ease(train, 500.0), records),
-        "popularity": numpy_metrics(
+    wanted = {
+        "ease": references.paper_metrics(
+            fold_in @ references.ease(train, 500.0), records
+        ),
+        "popularity": references.paper_metrics(
             np.broadcast_to(train.sum(0), fold_in.shape), records
         ),
     }
     expected = {"ease": (0.423, 0.007), "popularity": (0.216, 0.006)}
-    for kind, config in (("ease", {"kind": "ease", "l2": 500.0}),
-                         ("popularity", {"kind": "popularity"})):
+    for kind, config in (
+        ("ease", {"kind": "ease", "l2": 500.0}),
+        ("popularity", {"kind": "popularity"}),
+    ):
         model = baselines.fit(config, str(out))
         ours = evaluation.evaluate(model, str(out), "test")
-        want = references[kind]["ndcg_at_100"]
-        mean, stderr = ours["ndcg_at_100"]["mean"], ours["ndcg_at_100"]["stderr"]
+        want = wanted[kind]["ndcg_at_100"]
+        mean = ours["ndcg_at_100"]["mean"]
+        stderr = ours["ndcg_at_100"]["stderr"]
         assert ours["users"] == want.size == 600
         assert mean == pytest.approx(want.mean(), abs=5e-4)
         assert round(mean, 3) == expected[kind][0]

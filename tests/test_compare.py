@@ -8,7 +8,7 @@ import os
 
 import numpy as np
 import pytest
-import report_data
+import references
 from scipy import stats
 
 from tf_multvae import rundir
@@ -29,23 +29,12 @@ def table(users, n_fold_in, ndcg, n_heldout=None) -> dict:
     }
 
 
-def reference_groups(counts: np.ndarray, n_groups: int = 5) -> np.ndarray:
-    """A user's group: the last quantile edge at or below its count."""
-    edges = np.quantile(counts, np.linspace(0, 1, n_groups + 1))
-    out = np.empty(len(counts), np.int64)
-    for u, c in enumerate(counts):
-        out[u] = min(
-            max(g for g in range(n_groups + 1) if edges[g] <= c), n_groups - 1
-        )
-    return out
-
-
 @pytest.mark.parametrize("seed", [0, 1])
 def test_activity_groups_are_a_numpy_quantile_split(seed):
     rng = np.random.default_rng(seed)
     counts = rng.geometric(0.05, size=301)  # many ties, a long tail
     group, edges = compare.activity_groups(counts)
-    np.testing.assert_array_equal(group, reference_groups(counts))
+    np.testing.assert_array_equal(group, references.quantile_groups(counts))
     np.testing.assert_array_equal(
         edges, np.quantile(counts, [0, 0.2, 0.4, 0.6, 0.8, 1])
     )
@@ -69,7 +58,10 @@ def test_paired_t_test_matches_scipy_on_hand_made_scores():
     assert got["a"]["stderr"] == pytest.approx(a.std() / np.sqrt(a.size))
     assert got["stars"] == compare.stars(want.pvalue) == "**"  # p = 0.0036
     assert [compare.stars(p) for p in (0.0009, 0.009, 0.049, 0.05)] == [
-        "***", "**", "*", ""
+        "***",
+        "**",
+        "*",
+        "",
     ]
     same = compare.paired(a, a)  # no variance: no test
     assert np.isnan(same["p"]) and same["stars"] == ""
@@ -86,7 +78,7 @@ def test_users_are_paired_by_id_not_by_position():
     got = compare.compare(a, b)
     want = compare.compare(a, table(users, counts, b_scores))
     assert got == want
-    group = reference_groups(counts)
+    group = references.quantile_groups(counts)
     for g, row in enumerate(got["groups"]):
         members = group == g
         assert row["users"] == members.sum()
@@ -98,19 +90,20 @@ def test_users_are_paired_by_id_not_by_position():
 
 def test_users_without_heldout_items_are_left_out():
     heldout = np.array([1, 0, 2, 3, 0, 1, 1, 2, 1, 1, 4, 2])
-    a = table([f"u{i}" for i in range(12)], np.arange(12) + 5,
-              np.linspace(0, 1, 12), heldout)
+    a = table(
+        [f"u{i}" for i in range(12)],
+        np.arange(12) + 5,
+        np.linspace(0, 1, 12),
+        heldout,
+    )
     got = compare.compare(a, a)
     assert got["all"]["users"] == 10
     assert sum(row["users"] for row in got["groups"]) == 10
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory) -> tuple[str, str]:
-    return (
-        report_data.trained_run(tmp_path_factory, "vae"),
-        report_data.baseline_run(tmp_path_factory, "popularity"),
-    )
+def two_runs(vae_run, popularity_run) -> tuple[str, str]:
+    return vae_run, popularity_run
 
 
 def test_compare_cli_end_to_end(two_runs, tmp_path, capsys):
@@ -130,7 +123,7 @@ def test_compare_cli_end_to_end(two_runs, tmp_path, capsys):
     b = runs.read_per_user(rundir.per_user_path(popularity, "test"))
     assert list(a["user_id"]) == list(b["user_id"])
     scored = a["scored"]
-    group = reference_groups(a["n_fold_in"][scored])
+    group = references.quantile_groups(a["n_fold_in"][scored])
     for g, row in enumerate(result["groups"]):
         members = group == g
         x = a["ndcg_at_100"][scored][members]

@@ -97,7 +97,9 @@ def test_an_old_run_evaluates_to_its_own_metrics(tmp_path, expected):
     from tf_multvae.reports import evaluate
 
     data_dir = tmp_path / "data"
-    args = [a for a in expected["data_prep_args"] if not a.startswith("--direct")]
+    args = [
+        a for a in expected["data_prep_args"] if not a.startswith("--direct")
+    ]
     assert pipeline.main([*args, "--out", str(data_dir), *IN_PROCESS]) == 0
     run_dir = tmp_path / "vae"
     shutil.copytree(FIXTURE / "vae", run_dir)
@@ -105,5 +107,7 @@ def test_an_old_run_evaluates_to_its_own_metrics(tmp_path, expected):
     assert set(old) >= {"ndcg_at_100", "recall_at_20", "recall_at_50"}
     result = evaluate.run(str(run_dir), data_dir=str(data_dir))["metrics"]
     for name in ("ndcg_at_100", "recall_at_20", "recall_at_50"):
-        assert result[name]["mean"] == pytest.approx(old[name]["mean"], abs=1e-4)
+        assert result[name]["mean"] == pytest.approx(
+            old[name]["mean"], abs=1e-4
+        )
     assert result["users"] == old["users"]

@@ -2,7 +2,7 @@
 
 A tiny raw csv is prepared once with the real pipeline; what
 ``tf_multvae.data`` yields is checked against an independent reading of the
-same shards with ``tf.train.Example.FromString``.
+same shards with ``tf.train.Example.FromString`` (references.read_split).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import shutil
 
 import numpy as np
 import pytest
+import references
 import tensorflow as tf
 from conftest import IN_PROCESS
 
@@ -69,21 +70,14 @@ def prepared(tmp_path_factory):
 @pytest.fixture(scope="module")
 def records(prepared):
     """{split: [(user_id, {key: [item ids]})]} in file order, read without
-    data.py."""
-    out = {}
-    for split in features.SPLITS:
-        files = sorted(glob.glob(f"{prepared}/{features.shard_pattern(split)}"))
-        out[split] = []
-        for record in tf.data.TFRecordDataset(files):
-            feature = tf.train.Example.FromString(record.numpy()).features
-            feature = feature.feature
-            user = feature[features.USER_ID].bytes_list.value[0].decode()
-            lists = {
-                key: list(feature[key].int64_list.value)
-                for key in features.ITEM_KEYS
-            }
-            out[split].append((user, lists))
-    return out
+    data.py (references.read_split)."""
+    return {
+        split: [
+            (row[features.USER_ID], {k: row[k] for k in features.ITEM_KEYS})
+            for row in references.read_split(prepared, split)
+        ]
+        for split in features.SPLITS
+    }
 
 
 def unpad(row: np.ndarray) -> list[int]:
@@ -206,9 +200,7 @@ def test_eval_batches_match_the_records(prepared, records, split):
 def test_eval_without_user_ids(prepared, records):
     ds = data.eval_dataset(prepared, features.TEST, 4)
     batches = list(ds)
-    assert all(
-        set(b) == {features.FOLD_IN, features.HELDOUT} for b in batches
-    )
+    assert all(set(b) == {features.FOLD_IN, features.HELDOUT} for b in batches)
     assert sum(int(b[features.FOLD_IN].shape[0]) for b in batches) == len(
         records[features.TEST]
     )

@@ -23,8 +23,17 @@ from data_prep import pipeline
 # float summation order; Mult-VAE draws per-replica noise, so its runs
 # agree only statistically.
 TRAIN_ARGS = [
-    "--dataset", "synthetic", "--epochs", "3", "--batch-size", "100",
-    "--hidden-dims", "32", "--latent-dim", "16", "--deterministic",
+    "--dataset",
+    "synthetic",
+    "--epochs",
+    "3",
+    "--batch-size",
+    "100",
+    "--hidden-dims",
+    "32",
+    "--latent-dim",
+    "16",
+    "--deterministic",
 ]
 LAUNCH = """
 import os, sys
@@ -43,18 +52,34 @@ sys.exit(train.main(sys.argv[1:]))
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> str:
     out = tmp_path_factory.mktemp("data") / "synthetic"
-    assert pipeline.main(
-        ["--dataset", "synthetic", "--synthetic-users", "1200",
-         "--synthetic-items", "300", "--out", str(out), *IN_PROCESS]
-    ) == 0
+    assert (
+        pipeline.main(
+            [
+                "--dataset",
+                "synthetic",
+                "--synthetic-users",
+                "1200",
+                "--synthetic-items",
+                "300",
+                "--out",
+                str(out),
+                *IN_PROCESS,
+            ]
+        )
+        == 0
+    )
     return str(out)
 
 
 def _start(args, env_extra):
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", **env_extra}
     return subprocess.Popen(
-        [sys.executable, "-c", LAUNCH, *args], cwd=REPO, env=env,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [sys.executable, "-c", LAUNCH, *args],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -84,6 +109,7 @@ def _best_history(run_dir) -> list[float]:
         return json.load(f)["history"]["ndcg_at_100"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", ["dae", "vae"])
 def test_strategies_reach_the_same_validation_ndcg(dataset, tmp_path, model):
     extra = ["--model", model, "--data-dir", dataset]
@@ -91,8 +117,10 @@ def test_strategies_reach_the_same_validation_ndcg(dataset, tmp_path, model):
         extra += ["--dropout", "0"]
     runs = {}
     # The default strategy and MirroredStrategy over two logical CPUs.
-    for name, cpus, strategy in (("default", "1", "default"),
-                                 ("mirrored", "2", "mirrored")):
+    for name, cpus, strategy in (
+        ("default", "1", "default"),
+        ("mirrored", "2", "mirrored"),
+    ):
         run_dir = str(tmp_path / name)
         proc = _start(
             [*TRAIN_ARGS, *extra, "--strategy", strategy, "--run-dir", run_dir],
@@ -105,11 +133,19 @@ def test_strategies_reach_the_same_validation_ndcg(dataset, tmp_path, model):
     run_dir = str(tmp_path / "multi_worker")
     procs = [
         _start(
-            [*TRAIN_ARGS, *extra, "--strategy", "multi_worker",
-             "--run-dir", run_dir],
-            {"TF_CONFIG": json.dumps(
-                {"cluster": cluster, "task": {"type": "worker", "index": i}}
-            )},
+            [
+                *TRAIN_ARGS,
+                *extra,
+                "--strategy",
+                "multi_worker",
+                "--run-dir",
+                run_dir,
+            ],
+            {
+                "TF_CONFIG": json.dumps(
+                    {"cluster": cluster, "task": {"type": "worker", "index": i}}
+                )
+            },
         )
         for i in range(2)
     ]
@@ -124,5 +160,7 @@ def test_strategies_reach_the_same_validation_ndcg(dataset, tmp_path, model):
     for name, history in runs.items():
         assert len(history) == 3, name
         assert max(history) == pytest.approx(max(base), abs=tolerance), (
-            name, history, base,
+            name,
+            history,
+            base,
         )

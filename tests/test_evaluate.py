@@ -1,5 +1,7 @@
-"""Evaluation (tf_multvae.reports.evaluation) and ``python -m tf_multvae.reports.evaluate``
-against loop-based numpy references."""
+"""Evaluation (tf_multvae.reports.evaluation) and
+``python -m tf_multvae.reports.evaluate`` against loop-based numpy
+references (references.ranking, recall, ndcg), on conftest's
+report_dataset and its runs."""
 
 from __future__ import annotations
 
@@ -9,26 +11,15 @@ import os
 import keras
 import numpy as np
 import pytest
-import report_data
+import references
 import tensorflow as tf
 
-from tf_multvae import rundir
-
 from tf_multvae import datadir
+from tf_multvae import metrics
+from tf_multvae import rundir
 from tf_multvae.reports import evaluate
 from tf_multvae.reports import evaluation
-from tf_multvae import metrics
 from tf_multvae.reports import runs
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> str:
-    return report_data.dataset(tmp_path_factory)
-
-
-@pytest.fixture(scope="module")
-def vae_run(tmp_path_factory) -> str:
-    return report_data.trained_run(tmp_path_factory, "vae")
 
 
 class IntegerScorer:
@@ -46,10 +37,15 @@ class IntegerScorer:
 def test_metric_names_have_one_spelling():
     assert metrics.metric_name("ndcg", 100) == "ndcg_at_100"
     assert metrics.PAPER_METRICS == (
-        "recall_at_20", "recall_at_50", "ndcg_at_100"
+        "recall_at_20",
+        "recall_at_50",
+        "ndcg_at_100",
     )
     assert metrics.metric_names([50, 5]) == (
-        "recall_at_5", "recall_at_50", "ndcg_at_5", "ndcg_at_50"
+        "recall_at_5",
+        "recall_at_50",
+        "ndcg_at_5",
+        "ndcg_at_50",
     )
     with pytest.raises(ValueError, match="metric must be one of"):
         metrics.metric_name("map", 10)
@@ -57,16 +53,16 @@ def test_metric_names_have_one_spelling():
         metrics.cutoffs([0])
 
 
-def test_per_user_metrics_match_numpy_loops(dataset):
-    n_items = datadir.load_info(dataset).n_items
+def test_per_user_metrics_match_numpy_loops(report_dataset):
+    n_items = datadir.load_info(report_dataset).n_items
     scorer = IntegerScorer(n_items)
     ks = (1, 5, 20, 100)
-    got = evaluation.per_user_metrics(scorer, dataset, "test", 500, ks)
-    records = report_data.read_split(dataset, "test")
+    got = evaluation.per_user_metrics(scorer, report_dataset, "test", 500, ks)
+    records = references.read_split(report_dataset, "test")
     assert [r["user_id"] for r in records] == [
         u.decode() for u in got["user_id"]
     ]
-    x = report_data.click_matrix(records, "fold_in", n_items)
+    x = references.clicks([r["fold_in"] for r in records], n_items)
     scores = x @ scorer.w.astype(np.float64)
     assert len({float(s) for s in scores[0]}) < n_items / 2  # ties
     for u, record in enumerate(records):
@@ -75,26 +71,30 @@ def test_per_user_metrics_match_numpy_loops(dataset):
         assert got["scored"][u] == bool(record["heldout"])
         if not record["heldout"]:
             continue
-        ranked = report_data.ranking(scores[u], record["fold_in"])
+        ranked = references.ranking(scores[u], record["fold_in"])
         for k in ks:
-            want_r = report_data.recall(ranked, record["heldout"], k)
-            want_n = report_data.ndcg(ranked, record["heldout"], k)
+            want_r = references.recall(ranked, record["heldout"], k)
+            want_n = references.ndcg(ranked, record["heldout"], k)
             assert got[f"recall_at_{k}"][u] == pytest.approx(want_r, abs=1e-6)
             assert got[f"ndcg_at_{k}"][u] == pytest.approx(want_n, abs=1e-6)
 
 
-def test_chunks_of_users_give_the_same_numbers(dataset):
+def test_chunks_of_users_give_the_same_numbers(report_dataset):
     """Ranking 7 users at a time equals ranking all at once."""
-    scorer = IntegerScorer(datadir.load_info(dataset).n_items)
-    whole = evaluation.per_user_metrics(scorer, dataset, "validation", 500)
-    chunks = evaluation.per_user_metrics(scorer, dataset, "validation", 7)
+    scorer = IntegerScorer(datadir.load_info(report_dataset).n_items)
+    whole = evaluation.per_user_metrics(
+        scorer, report_dataset, "validation", 500
+    )
+    chunks = evaluation.per_user_metrics(
+        scorer, report_dataset, "validation", 7
+    )
     assert whole.keys() == chunks.keys()
     for key in whole:
         np.testing.assert_array_equal(whole[key], chunks[key])
 
 
 def test_evaluate_cli_writes_table_json_and_per_user_file(
-    vae_run, dataset, capsys
+    vae_run, report_dataset, capsys
 ):
     code = evaluate.main(["--run-dir", vae_run, "--k", "10,100"])
     assert code == 0
@@ -104,7 +104,7 @@ def test_evaluate_cli_writes_table_json_and_per_user_file(
     result = json.loads(open(rundir.summary_path(vae_run, "test")).read())
     assert result["split"] == "test" and result["k"] == [10, 100]
     table = runs.read_per_user(rundir.per_user_path(vae_run, "test"))
-    records = report_data.read_split(dataset, "test")
+    records = references.read_split(report_dataset, "test")
     assert list(table["user_id"]) == [r["user_id"] for r in records]
     assert list(table["n_fold_in"]) == [len(r["fold_in"]) for r in records]
     assert list(table["n_heldout"]) == [len(r["heldout"]) for r in records]
@@ -129,9 +129,9 @@ def test_evaluate_cli_writes_table_json_and_per_user_file(
     logits = model.score(fold_in.to_tensor(-1)).numpy()
     for u, record in enumerate(records[:10]):
         if record["heldout"]:
-            ranked = report_data.ranking(logits[u], record["fold_in"])
+            ranked = references.ranking(logits[u], record["fold_in"])
             assert table["ndcg_at_10"][u] == pytest.approx(
-                report_data.ndcg(ranked, record["heldout"], 10), abs=1e-5
+                references.ndcg(ranked, record["heldout"], 10), abs=1e-5
             )
 
 
@@ -165,10 +165,8 @@ def test_cutoff_list_must_be_integers(vae_run):
     assert exit_.value.code == 2
 
 
-def test_a_baseline_run_is_refit_and_scores_as_when_it_was_made(
-    tmp_path_factory,
-):
-    run_dir = report_data.baseline_run(tmp_path_factory, "ease")
+def test_a_baseline_run_is_refit_and_scores_as_when_it_was_made(ease_run):
+    run_dir = ease_run
     result = evaluate.run(run_dir, ks=(20, 50, 100))
     made = rundir.read_json(run_dir, rundir.METRICS)["test"]
     for name in ("recall_at_20", "recall_at_50", "ndcg_at_100"):

@@ -55,6 +55,7 @@ def _validation(point_dir: str) -> float:
         return json.load(f)["validation"]["ndcg_at_100"][-1]
 
 
+@pytest.mark.slow
 def test_grid_selects_by_validation_and_resumes(dataset, tmp_path, capsys):
     run_dir = str(tmp_path / "ease-grid")
     argv = ["--model", "ease", "--grid", "--data-dir", dataset,

@@ -1,10 +1,12 @@
-"""Layers against dense numpy references on tiny random inputs."""
+"""Layers against dense numpy references (references.normalized_clicks,
+the authors' input) on tiny random inputs."""
 
 from __future__ import annotations
 
 import keras
 import numpy as np
 import pytest
+import references
 import tensorflow as tf
 
 from tf_multvae.model import encoders
@@ -22,15 +24,6 @@ def padded_ids(rng: np.random.Generator, n_users: int, max_len: int):
     return ids
 
 
-def dense_normalized(ids: np.ndarray) -> np.ndarray:
-    """The authors' input: binary x [n_users, N_ITEMS], L2-normalized rows."""
-    x = np.zeros((ids.shape[0], N_ITEMS))
-    for u, row in enumerate(ids):
-        x[u, row[row >= 0]] = 1.0
-    norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return np.divide(x, norms, out=np.zeros_like(x), where=norms > 0)
-
-
 @pytest.mark.parametrize("activation", [None, "tanh"])
 def test_sparse_input_dense_matches_dense_reference(activation):
     rng = np.random.default_rng(1)
@@ -41,7 +34,7 @@ def test_sparse_input_dense_matches_dense_reference(activation):
     layer.build(ids.shape)
     kernel, bias = (w.numpy() for w in layer.weights)
     assert kernel.shape == (N_ITEMS, 16) and bias.shape == (16,)
-    expected = dense_normalized(ids) @ kernel + bias
+    expected = references.normalized_clicks(ids, N_ITEMS) @ kernel + bias
     if activation == "tanh":
         expected = np.tanh(expected)
     got = layer(tf.constant(ids), training=False).numpy()
@@ -89,7 +82,7 @@ def identity_layer(dropout: float, seed: int) -> layers.SparseInputDense:
 def test_dropout_only_in_training_and_at_its_rate():
     rng = np.random.default_rng(2)
     ids = padded_ids(rng, 300, 30)
-    x = dense_normalized(ids)
+    x = references.normalized_clicks(ids, N_ITEMS)
     rate = 0.3
     layer = identity_layer(rate, seed=5)
     np.testing.assert_allclose(
@@ -185,6 +178,8 @@ def test_sparse_input_gradient_matches_dense_reference():
     d_kernel, d_bias = tape.gradient(loss, layer.trainable_weights)
     # A linear layer: dL/dW = x^T upstream and dL/db = sum of upstream.
     np.testing.assert_allclose(
-        d_kernel.numpy(), dense_normalized(ids).T @ upstream, atol=1e-5
+        d_kernel.numpy(),
+        references.normalized_clicks(ids, N_ITEMS).T @ upstream,
+        atol=1e-5,
     )
     np.testing.assert_allclose(d_bias.numpy(), upstream.sum(0), rtol=1e-5)

@@ -1,9 +1,11 @@
-"""Losses against loop-based numpy references on tiny random inputs."""
+"""Losses against loop-based numpy references (references.*_nll) on tiny
+random inputs."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import references
 import tensorflow as tf
 
 from tf_multvae.model import losses
@@ -21,49 +23,6 @@ def _random_ids(batch: int, n_items: int, max_len: int) -> np.ndarray:
     return ids
 
 
-def _log_softmax(row: np.ndarray) -> np.ndarray:
-    shifted = row - row.max()
-    return shifted - np.log(np.sum(np.exp(shifted)))
-
-
-def _clicks_ref(ids: np.ndarray, n_items: int) -> np.ndarray:
-    x = np.zeros((ids.shape[0], n_items))
-    for u in range(ids.shape[0]):
-        for i in ids[u]:
-            if i != -1:
-                x[u, i] = 1.0
-    return x
-
-
-def _multinomial_ref(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    out = np.zeros(logits.shape[0])
-    for u in range(logits.shape[0]):
-        log_p = _log_softmax(logits[u].astype(np.float64))
-        for i in ids[u]:
-            if i != -1:
-                out[u] -= log_p[i]
-    return out
-
-
-def _gaussian_ref(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    x = _clicks_ref(ids, logits.shape[1])
-    out = np.zeros(logits.shape[0])
-    for u in range(logits.shape[0]):
-        for i in range(logits.shape[1]):
-            out[u] += 0.5 * (x[u, i] - logits[u, i]) ** 2  # c_ui = 1
-    return out
-
-
-def _logistic_ref(logits: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    x = _clicks_ref(ids, logits.shape[1])
-    out = np.zeros(logits.shape[0])
-    for u in range(logits.shape[0]):
-        for i in range(logits.shape[1]):
-            p = 1.0 / (1.0 + np.exp(-np.float64(logits[u, i])))
-            out[u] -= x[u, i] * np.log(p) + (1 - x[u, i]) * np.log(1 - p)
-    return out
-
-
 @pytest.fixture
 def batch() -> tuple[np.ndarray, np.ndarray]:
     logits = np.random.normal(size=(5, N_ITEMS)).astype(np.float32) * 3
@@ -73,9 +32,9 @@ def batch() -> tuple[np.ndarray, np.ndarray]:
 @pytest.mark.parametrize(
     "name, reference",
     [
-        ("multinomial", _multinomial_ref),
-        ("gaussian", _gaussian_ref),
-        ("logistic", _logistic_ref),
+        ("multinomial", references.multinomial_nll),
+        ("gaussian", references.gaussian_nll),
+        ("logistic", references.logistic_nll),
     ],
 )
 def test_likelihoods_match_loops(batch, name, reference):
@@ -122,8 +81,8 @@ def test_padding_on_item_zero_is_not_a_click():
     without = np.array([[2, -1, -1]], np.int64)
     for ids in (with_zero, without):
         for name, ref in [
-            ("gaussian", _gaussian_ref),
-            ("logistic", _logistic_ref),
+            ("gaussian", references.gaussian_nll),
+            ("logistic", references.logistic_nll),
         ]:
             np.testing.assert_allclose(
                 losses.negative_log_likelihood(name, logits, ids),
@@ -138,9 +97,9 @@ def test_low_precision_logits_give_float32(batch, dtype):
     low = tf.cast(logits, dtype)
     rounded = tf.cast(low, tf.float32).numpy()  # the values the loss sees
     for name, ref in [
-        ("multinomial", _multinomial_ref),
-        ("gaussian", _gaussian_ref),
-        ("logistic", _logistic_ref),
+        ("multinomial", references.multinomial_nll),
+        ("gaussian", references.gaussian_nll),
+        ("logistic", references.logistic_nll),
     ]:
         value = losses.negative_log_likelihood(name, low, ids)
         assert value.dtype == tf.float32
@@ -164,7 +123,7 @@ def test_multinomial_gradient_is_finite_and_dense_free():
         loss = tf.reduce_mean(losses.multinomial_nll(logits, ids))
     grad = tape.gradient(loss, logits)
     # d/df of -sum_{i in items} log softmax(f)_i = n_u * softmax(f) - x_u.
-    x = _clicks_ref(ids.numpy(), N_ITEMS)
+    x = references.clicks(ids.numpy(), N_ITEMS)
     soft = np.exp(logits.numpy())
     soft /= soft.sum(axis=1, keepdims=True)
     expected = (x.sum(axis=1, keepdims=True) * soft - x) / 3
@@ -221,7 +180,7 @@ def test_multinomial_gradient_weights_each_user(dtype):
         loss = tf.reduce_sum(weights * losses.multinomial_nll(logits, ids))
     grad = tf.cast(tape.gradient(loss, logits), tf.float32).numpy()
     rounded = tf.cast(tf.cast(raw, dtype), tf.float32).numpy()
-    x = _clicks_ref(ids, N_ITEMS)
+    x = references.clicks(ids, N_ITEMS)
     soft = np.exp(rounded - rounded.max(1, keepdims=True))
     soft /= soft.sum(axis=1, keepdims=True)
     expected = weights[:, None] * (x.sum(1, keepdims=True) * soft - x)

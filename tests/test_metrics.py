@@ -1,4 +1,5 @@
-"""Ranking metrics against loop-based numpy references (Section 4.2)."""
+"""Ranking metrics against loop-based numpy references (Section 4.2;
+references.ranking, recall, ndcg)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import math
 
 import numpy as np
 import pytest
+import references
 import tensorflow as tf
 
 from tf_multvae import metrics
@@ -19,37 +21,6 @@ def _pad(rows: list[list[int]]) -> np.ndarray:
     for u, row in enumerate(rows):
         out[u, : len(row)] = row
     return out
-
-
-def _ranking_ref(scores: np.ndarray, fold_in: list[int]) -> np.ndarray:
-    """Items best first; fold-in last; ties: lower index first."""
-    masked = scores.astype(np.float64).copy()
-    for i in fold_in:
-        masked[i] = -np.inf
-    return np.argsort(-masked, kind="stable")
-
-
-def _recall_ref(ranking: np.ndarray, heldout: list[int], k: int) -> float:
-    if not heldout:
-        return 0.0
-    hits = 0
-    for r in range(k):
-        if ranking[r] in heldout:
-            hits += 1
-    return hits / min(k, len(heldout))
-
-
-def _ndcg_ref(ranking: np.ndarray, heldout: list[int], k: int) -> float:
-    if not heldout:
-        return 0.0
-    dcg = 0.0
-    for r in range(1, k + 1):  # ranks are 1-based
-        if ranking[r - 1] in heldout:
-            dcg += 1.0 / math.log2(r + 1)
-    idcg = 0.0
-    for r in range(1, min(k, len(heldout)) + 1):
-        idcg += 1.0 / math.log2(r + 1)
-    return dcg / idcg
 
 
 def _random_users(batch: int, n_items: int):
@@ -127,10 +98,12 @@ def test_recall_and_ndcg_match_loops(k):
     assert recall.dtype == tf.float32 and recall.shape == (8,)
     recall, top = recall.numpy(), top.numpy()
     for u in range(8):
-        ranking = _ranking_ref(scores[u], fold_in[u])
+        ranking = references.ranking(scores[u], fold_in[u])
         np.testing.assert_array_equal(top[u], ranking[:k])
-        assert recall[u] == pytest.approx(_recall_ref(ranking, heldout[u], k))
-        assert ndcg[u] == pytest.approx(_ndcg_ref(ranking, heldout[u], k))
+        want_recall = references.recall(ranking, heldout[u], k)
+        want_ndcg = references.ndcg(ranking, heldout[u], k)
+        assert recall[u] == pytest.approx(want_recall)
+        assert ndcg[u] == pytest.approx(want_ndcg)
 
 
 def test_min_k_n_denominator():
@@ -163,9 +136,10 @@ def test_users_without_heldout_are_zero_and_excluded():
         assert value.shape == (8,) and value.dtype == np.float32
         assert value[0] == 0.0 and value[5] == 0.0
         k = int(name.rsplit("_", 1)[1])
-        ref = _recall_ref if name.startswith("recall") else _ndcg_ref
+        kind = "recall" if name.startswith("recall") else "ndcg"
+        ref = getattr(references, kind)
         expected = [
-            ref(_ranking_ref(scores[u], fold_in[u]), heldout[u], k)
+            ref(references.ranking(scores[u], fold_in[u]), heldout[u], k)
             for u in range(8)
             if heldout[u]
         ]
@@ -197,9 +171,10 @@ def test_default_names_and_bfloat16_scores():
         assert value.dtype == tf.float32
         value = value.numpy()
         k = int(name.rsplit("_", 1)[1])
-        ref = _recall_ref if name.startswith("recall") else _ndcg_ref
+        kind = "recall" if name.startswith("recall") else "ndcg"
+        ref = getattr(references, kind)
         for u in range(6):
-            ranking = _ranking_ref(seen[u], fold_in[u])
+            ranking = references.ranking(seen[u], fold_in[u])
             assert value[u] == pytest.approx(ref(ranking, heldout[u], k))
 
 

@@ -11,16 +11,17 @@ import textwrap
 import keras
 import numpy as np
 import pytest
+import references
 import tensorflow as tf
 
-from tf_multvae.model import losses
 from tf_multvae import metrics
-from tf_multvae.model.annealing import kl_beta
-from tf_multvae.model.kernels import replica_seed
 from tf_multvae.model import MultDAE
 from tf_multvae.model import MultVAE
 from tf_multvae.model import build_model
 from tf_multvae.model import compile_model
+from tf_multvae.model import losses
+from tf_multvae.model.annealing import kl_beta
+from tf_multvae.model.kernels import replica_seed
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
 N_ITEMS = 50
@@ -43,25 +44,6 @@ def tiny(kind, n_items=N_ITEMS, **hparams):
     model = build_model(kind, n_items, **{**TINY[kind], "seed": 0, **hparams})
     compile_model(model)
     return model
-
-
-def log_softmax(logits):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    return shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
-
-
-def numpy_nll(logits, ids):
-    """-sum_i x_ui log softmax(f_u)_i, mean over users (loop reference)."""
-    log_probs = log_softmax(logits.astype(np.float64))
-    per_user = [-log_probs[u, row[row >= 0]].sum() for u, row in enumerate(ids)]
-    return np.mean(per_user)
-
-
-def dense_input(ids, n_items=N_ITEMS):
-    x = np.zeros((len(ids), n_items))
-    for u, row in enumerate(ids):
-        x[u, row[row >= 0]] = 1.0
-    return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
 
 
 def test_output_shapes():
@@ -115,7 +97,8 @@ def test_vae_loss_is_mean_nll_plus_beta_kl():
     model.optimizer.iterations.assign(4)  # beta = 0.4
     weights = [w.numpy().astype(np.float64) for w in model.trainable_weights]
     w0, b0, w1, b1, w2, b2, w3, b3 = weights  # encoder 2 layers, decoder 2
-    h = np.tanh(dense_input(ids) @ w0 + b0) @ w1 + b1
+    x = references.normalized_clicks(ids, N_ITEMS)  # the encoder's input
+    h = np.tanh(x @ w0 + b0) @ w1 + b1
     mu, logvar = h[:, :8], h[:, 8:]
     # Replay the sampling noise of the step from the same generator state.
     generator = model.sampling.seed_generator
@@ -125,7 +108,7 @@ def test_vae_loss_is_mean_nll_plus_beta_kl():
     z = mu + eps * np.exp(0.5 * logvar)
     logits = np.tanh(z @ w2 + b2) @ w3 + b3
     kl = np.mean(0.5 * np.sum(-logvar + np.exp(logvar) + mu**2 - 1, axis=1))
-    nll = numpy_nll(logits, ids)
+    nll = references.multinomial_nll(logits, ids).mean()
 
     logs = model.train_step(tf.constant(ids))
     assert logs["beta"].numpy() == pytest.approx(0.4)
@@ -147,9 +130,10 @@ def test_dae_loss_is_mean_nll_plus_weight_decay_of_kernels_only():
     w0, b0, w1, b1, w2, b2, w3, b3 = (
         w.numpy().astype(np.float64) for w in model.trainable_weights
     )
-    h = np.tanh(np.tanh(dense_input(ids) @ w0 + b0) @ w1 + b1)
+    x = references.normalized_clicks(ids, N_ITEMS)  # the encoder's input
+    h = np.tanh(np.tanh(x @ w0 + b0) @ w1 + b1)
     logits = np.tanh(h @ w2 + b2) @ w3 + b3
-    nll = numpy_nll(logits, ids)
+    nll = references.multinomial_nll(logits, ids).mean()
 
     logs = model.train_step(tf.constant(ids))
     assert logs["l2"].numpy() == pytest.approx(penalty, rel=1e-5)
@@ -325,6 +309,7 @@ MIRRORED_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_mirrored_strategy_matches_the_default_strategy():
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "2"}
     result = subprocess.run(

@@ -75,13 +75,24 @@ def assert_same_as_notebook(directory, ref):
     return got
 
 
+@pytest.mark.slow
 def test_ml1m_split_is_exactly_the_notebooks(tmp_path):
     """The real ML-1M ratings through the csv preset give exactly the
     notebook's split, vocabulary and held-out draws (seed 98765)."""
     path = shared_file("ml-1m/ratings_dense.tsv")
     code, out = prepare(
-        tmp_path, "--dataset", "csv", "--raw", str(path), "--sep", "\\t",
-        "--header", "--columns", "user,item,rating", "--heldout-users", "600",
+        tmp_path,
+        "--dataset",
+        "csv",
+        "--raw",
+        str(path),
+        "--sep",
+        "\\t",
+        "--header",
+        "--columns",
+        "user,item,rating",
+        "--heldout-users",
+        "600",
     )
     assert code == 0
     raw = pd.read_csv(path, sep="\t")
@@ -98,11 +109,19 @@ def test_ml1m_split_is_exactly_the_notebooks(tmp_path):
     assert meta["parameters"]["seed"] == meta["seed"] == 98765
 
 
+@pytest.mark.slow
 def test_latest_small_with_the_ml20m_preset(tmp_path):
     path = shared_file("ml-latest-small/ratings.csv")
     code, out = prepare(
-        tmp_path, "--dataset", "ml-20m", "--raw", str(path.parent),
-        "--heldout-users", "50", "--chunk-mb", "1",
+        tmp_path,
+        "--dataset",
+        "ml-20m",
+        "--raw",
+        str(path.parent),
+        "--heldout-users",
+        "50",
+        "--chunk-mb",
+        "1",
     )
     assert code == 0
     raw = pd.read_csv(path).rename(
@@ -112,12 +131,26 @@ def test_latest_small_with_the_ml20m_preset(tmp_path):
     assert_same_as_notebook(out, ref)
 
 
+@pytest.mark.slow
 def test_lastfm_item_filter_first_and_no_rating_column(tmp_path):
     path = shared_file("lastfm-hetrec2011/user_artists.dat")
     code, out = prepare(
-        tmp_path, "--dataset", "csv", "--raw", str(path), "--sep", "tab",
-        "--header", "--columns", "user,item,weight", "--min-item-users", "5",
-        "--min-user-clicks", "10", "--heldout-users", "150",
+        tmp_path,
+        "--dataset",
+        "csv",
+        "--raw",
+        str(path),
+        "--sep",
+        "tab",
+        "--header",
+        "--columns",
+        "user,item,weight",
+        "--min-item-users",
+        "5",
+        "--min-user-clicks",
+        "10",
+        "--heldout-users",
+        "150",
     )
     assert code == 0
     raw = pd.read_csv(path, sep="\t")
@@ -130,15 +163,24 @@ def test_lastfm_item_filter_first_and_no_rating_column(tmp_path):
     assert meta["items_dropped_by_min_item_users"] == int((dropped < 5).sum())
 
 
+@pytest.mark.slow
 def test_msd_string_ids(tmp_path):
     path = shared_file(
         "format-samples/msd-taste-profile/"
         "kaggle_visible_evaluation_triplets.head.txt"
     )
     code, out = prepare(
-        tmp_path, "--dataset", "msd", "--raw", str(path),
-        "--min-item-users", "1", "--min-user-clicks", "1",
-        "--heldout-users", "1",
+        tmp_path,
+        "--dataset",
+        "msd",
+        "--raw",
+        str(path),
+        "--min-item-users",
+        "1",
+        "--min-user-clicks",
+        "1",
+        "--heldout-users",
+        "1",
     )
     assert code == 0
     vocab, got = load(out)
@@ -158,14 +200,22 @@ def test_msd_string_ids(tmp_path):
     assert meta["rows"]["test_clicks_outside_vocabulary"] > 0
 
 
+@pytest.mark.slow
 def test_netflix_training_set_directory(tmp_path):
     sample = shared_file("format-samples/netflix-prize/mv_0000011.head40.txt")
     raw = tmp_path / "netflix" / "training_set"
     raw.mkdir(parents=True)
     (raw / "mv_0000011.txt").write_bytes(sample.read_bytes())
     code, out = prepare(
-        tmp_path, "--dataset", "netflix", "--raw", str(raw.parent),
-        "--min-user-clicks", "1", "--heldout-users", "1",
+        tmp_path,
+        "--dataset",
+        "netflix",
+        "--raw",
+        str(raw.parent),
+        "--min-user-clicks",
+        "1",
+        "--heldout-users",
+        "1",
     )
     assert code == 0
     vocab, got = load(out)
@@ -175,15 +225,19 @@ def test_netflix_training_set_directory(tmp_path):
     assert {u for s in got.values() for u in s} == clicked
 
 
+@pytest.mark.slow
 def test_default_runner_is_multiprocess_and_tfds_loads_it(tmp_path, capsys):
     """The CLI as a user runs it: no Beam flags at all."""
     import tensorflow_datasets as tfds
 
     path = shared_file("ml-100k/u.data")
     out = tmp_path / "ml-100k"
-    assert pipeline.main(
-        ["--dataset", "ml-100k", "--raw", str(path), "--out", str(out)]
-    ) == 0
+    assert (
+        pipeline.main(
+            ["--dataset", "ml-100k", "--raw", str(path), "--out", str(out)]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     meta = json.loads((out / features.METADATA_FILE).read_text())
     assert f"{meta['n_items']:,}" in printed and "density" in printed
@@ -199,13 +253,12 @@ def test_default_runner_is_multiprocess_and_tfds_loads_it(tmp_path, capsys):
 
 def test_existing_out_is_refused_without_overwrite(tmp_path, capsys):
     (tmp_path / "out").mkdir()
-    code, _ = prepare(
-        tmp_path, "--dataset", "ml-100k", "--raw", "/nonexistent"
-    )
+    code, _ = prepare(tmp_path, "--dataset", "ml-100k", "--raw", "/nonexistent")
     assert code == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_bad_line_stops_and_leaves_old_dataset(tmp_path, capsys):
     raw = tmp_path / "u.data"
     good = [f"{u}\t{i}\t5\t0" for u in range(1, 40) for i in range(1, 8)]
@@ -215,8 +268,14 @@ def test_bad_line_stops_and_leaves_old_dataset(tmp_path, capsys):
     old.mkdir()
     (old / "keep.txt").write_text("old")
     code, _ = prepare(
-        tmp_path, "--dataset", "ml-100k", "--raw", str(raw), "--overwrite",
-        "--heldout-users", "3",
+        tmp_path,
+        "--dataset",
+        "ml-100k",
+        "--raw",
+        str(raw),
+        "--overwrite",
+        "--heldout-users",
+        "3",
     )
     assert code == 2
     err = capsys.readouterr().err
@@ -225,8 +284,16 @@ def test_bad_line_stops_and_leaves_old_dataset(tmp_path, capsys):
     assert sorted(os.listdir(tmp_path)) == ["out", "u.data"]
     # The same file with --on-bad-lines skip: counted in metadata.json.
     code, out = prepare(
-        tmp_path, "--dataset", "ml-100k", "--raw", str(raw), "--overwrite",
-        "--heldout-users", "3", "--on-bad-lines", "skip",
+        tmp_path,
+        "--dataset",
+        "ml-100k",
+        "--raw",
+        str(raw),
+        "--overwrite",
+        "--heldout-users",
+        "3",
+        "--on-bad-lines",
+        "skip",
     )
     assert code == 0
     meta = json.loads((out / features.METADATA_FILE).read_text())
@@ -275,8 +342,16 @@ def test_filters_that_leave_nothing_name_themselves(
             "exactly one 'item' column",
         ),
         (
-            ["--dataset", "csv", "--columns", "user,item", "--threshold", "3",
-             "--raw", "x"],
+            [
+                "--dataset",
+                "csv",
+                "--columns",
+                "user,item",
+                "--threshold",
+                "3",
+                "--raw",
+                "x",
+            ],
             "needs a rating column",
         ),
         (
@@ -304,8 +379,17 @@ def test_csv_without_rating_and_tab_separator(tmp_path):
     ]
     raw.write_text("".join(f"{u}\t{i}\n" for u, i in rows))
     code, out = prepare(
-        tmp_path, "--dataset", "csv", "--raw", str(raw), "--sep", "\\t",
-        "--columns", "user,item", "--heldout-users", "3",
+        tmp_path,
+        "--dataset",
+        "csv",
+        "--raw",
+        str(raw),
+        "--sep",
+        "\\t",
+        "--columns",
+        "user,item",
+        "--heldout-users",
+        "3",
     )
     assert code == 0
     frame = pd.DataFrame(rows, columns=["user", "item"])
@@ -315,13 +399,33 @@ def test_csv_without_rating_and_tab_separator(tmp_path):
 
 def test_beam_options_pass_through_unchanged():
     args, beam_args = pipeline.parse_args(
-        ["--dataset", "ml-20m", "--raw", "gs://b/ratings.csv", "--out", "o",
-         "--runner", "DataflowRunner", "--project", "my-project",
-         "--temp_location", "gs://b/tmp", "--region", "us-central1"]
+        [
+            "--dataset",
+            "ml-20m",
+            "--raw",
+            "gs://b/ratings.csv",
+            "--out",
+            "o",
+            "--runner",
+            "DataflowRunner",
+            "--project",
+            "my-project",
+            "--temp_location",
+            "gs://b/tmp",
+            "--region",
+            "us-central1",
+        ]
     )
-    assert beam_args == ["--runner", "DataflowRunner", "--project",
-                         "my-project", "--temp_location", "gs://b/tmp",
-                         "--region", "us-central1"]
+    assert beam_args == [
+        "--runner",
+        "DataflowRunner",
+        "--project",
+        "my-project",
+        "--temp_location",
+        "gs://b/tmp",
+        "--region",
+        "us-central1",
+    ]
     options = pipeline.pipeline_options(beam_args)
     assert options.view_as(StandardOptions).runner == "DataflowRunner"
     gcp = options.view_as(GoogleCloudOptions)
@@ -338,8 +442,13 @@ def test_beam_options_pass_through_unchanged():
 
 def test_synthetic_default_needs_no_raw_file(tmp_path):
     code, out = prepare(
-        tmp_path, "--dataset", "synthetic", "--synthetic-users", "400",
-        "--synthetic-items", "150",
+        tmp_path,
+        "--dataset",
+        "synthetic",
+        "--synthetic-users",
+        "400",
+        "--synthetic-items",
+        "150",
     )
     assert code == 0
     meta = json.loads((out / features.METADATA_FILE).read_text())

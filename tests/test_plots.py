@@ -1,4 +1,5 @@
-"""``python -m tf_multvae.reports.plots``: the curves it draws come from the runs."""
+"""``python -m tf_multvae.reports.plots``: the curves it draws come from the
+runs (conftest's vae_run, dae_run and ease_run)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,6 @@ import sys
 
 import numpy as np
 import pytest
-import report_data
 
 from tf_multvae import rundir
 from tf_multvae.reports import compare
@@ -19,12 +19,8 @@ PNG = b"\x89PNG\r\n\x1a\n"
 
 
 @pytest.fixture(scope="module")
-def three_runs(tmp_path_factory) -> tuple[str, str, str]:
-    return (
-        report_data.trained_run(tmp_path_factory, "vae"),
-        report_data.trained_run(tmp_path_factory, "dae"),
-        report_data.baseline_run(tmp_path_factory, "ease"),
-    )
+def three_runs(vae_run, dae_run, ease_run) -> tuple[str, str, str]:
+    return vae_run, dae_run, ease_run
 
 
 def is_png(path: str) -> bool:
@@ -37,8 +33,9 @@ def test_plots_cli_writes_validation_and_beta_pictures(
 ):
     vae, dae, ease = three_runs
     out = str(tmp_path / "plots")
-    code = plots.main([vae, dae, ease, "--out", out,
-                       "--labels", "vae,dae,ease"])
+    code = plots.main(
+        [vae, dae, ease, "--out", out, "--labels", "vae,dae,ease"]
+    )
     assert code == 0
     assert is_png(os.path.join(out, "validation_ndcg_at_100.png"))
     assert is_png(os.path.join(out, "beta_kl-vae.png"))
@@ -67,8 +64,10 @@ def test_figure3_draws_an_empty_group(tmp_path):
     users = [f"u{i}" for i in range(20)]
     counts = np.array([5] * 12 + list(range(6, 14)))  # ties: empty groups
     table = {
-        "user_id": np.array(users), "n_fold_in": counts,
-        "n_heldout": np.ones(20, np.int64), "scored": np.ones(20, bool),
+        "user_id": np.array(users),
+        "n_fold_in": counts,
+        "n_heldout": np.ones(20, np.int64),
+        "scored": np.ones(20, bool),
         "ndcg_at_100": np.linspace(0.1, 0.6, 20),
     }
     result = compare.compare(table, table)

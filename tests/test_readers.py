@@ -86,8 +86,9 @@ def test_movielens_100k_directory():
 
 def test_ml1m_dense_tsv_as_csv():
     path = shared_file("ml-1m/ratings_dense.tsv")
-    layout = cfg.Layout("delimited", "\t", True, ("user", "item", "rating"),
-                        "str", ("*",))
+    layout = cfg.Layout(
+        "delimited", "\t", True, ("user", "item", "rating"), "str", ("*",)
+    )
     frame, rows, _ = read_all(path, layout, chunk_bytes=1 << 22)
     expected = pd.read_csv(path, sep="\t")
     assert_rows(frame, expected)
@@ -96,8 +97,9 @@ def test_ml1m_dense_tsv_as_csv():
 
 def test_lastfm_crlf_tab_without_rating():
     path = shared_file("lastfm-hetrec2011/user_artists.dat")
-    layout = cfg.Layout("delimited", "\t", True, ("user", "item", "weight"),
-                        "str", ("*",))
+    layout = cfg.Layout(
+        "delimited", "\t", True, ("user", "item", "weight"), "str", ("*",)
+    )
     frame, rows, _ = read_all(path, layout, chunk_bytes=100_000)
     expected = pd.read_csv(path, sep="\t")
     expected.columns = ["user", "item", "weight"]
@@ -142,9 +144,11 @@ def test_netflix_combined_layout_across_ranges(tmp_path, chunk_bytes):
     """combined_data files concatenate movie blocks; a range that starts
     mid-block must find its movie header before the range."""
     expected = netflix_expected()
-    lines = shared_file(
-        "format-samples/netflix-prize/mv_0000011.head40.txt"
-    ).read_text().splitlines()[1:]
+    lines = (
+        shared_file("format-samples/netflix-prize/mv_0000011.head40.txt")
+        .read_text()
+        .splitlines()[1:]
+    )
     # The real rows, cut into blocks of three movies over two files.
     blocks = [("11", lines[:15]), ("12", lines[15:30]), ("13", lines[30:])]
     (tmp_path / "combined_data_1.txt").write_text(
@@ -162,8 +166,9 @@ def test_ranges_cover_every_line_once(tmp_path):
     path = tmp_path / "r.csv"
     rows = [f"{u},{i},{(u + i) % 5 + 1}" for u in range(50) for i in range(7)]
     path.write_text("\n".join(rows))  # no trailing newline
-    layout = cfg.Layout("delimited", ",", False, ("user", "item", "rating"),
-                        "int", ("*",))
+    layout = cfg.Layout(
+        "delimited", ",", False, ("user", "item", "rating"), "int", ("*",)
+    )
     for chunk in (1, 7, 64, 1 << 20):
         frame, n, _ = read_all(path, layout, chunk)
         assert n == len(rows)
@@ -201,9 +206,7 @@ def test_bad_rating_in_a_later_range(tmp_path):
 def test_skip_counts_bad_lines(tmp_path):
     path = tmp_path / "u.data"
     path.write_text("1\t2\t5\t0\nbroken line\n1\t3\tx\t0\n2\t2\t4\t0\n")
-    frame, rows, bad = read_all(
-        path, cfg.MOVIELENS_100K, on_bad_lines="skip"
-    )
+    frame, rows, bad = read_all(path, cfg.MOVIELENS_100K, on_bad_lines="skip")
     assert (rows, bad) == (4, 2)
     assert frame[["user", "item"]].values.tolist() == [[1, 2], [2, 2]]
 
@@ -243,11 +246,12 @@ def test_pure_modules_import_without_beam():
         "data_prep.readers",
     ]
     code = (
-        f"import sys, {', '.join(modules)};"
-        "print('apache_beam' in sys.modules)"
+        f"import sys, {', '.join(modules)};print('apache_beam' in sys.modules)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout
     assert out.strip().splitlines()[-1] == "False"
@@ -261,7 +265,9 @@ def test_errors_module_imports_only_the_standard_library():
         "print(sorted(new - set(sys.stdlib_module_names)))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout
     assert out.strip().splitlines()[-1] == "['data_prep']"

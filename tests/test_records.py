@@ -88,6 +88,7 @@ def test_count_tfrecords(tmp_path):
         assert records.count_tfrecords(f) == 37
 
 
+@pytest.mark.slow
 def test_record_format_imports_without_tensorflow():
     """The Beam workers write records without paying TensorFlow's import."""
     import subprocess
@@ -98,7 +99,9 @@ def test_record_format_imports_without_tensorflow():
         "print('tensorflow' in sys.modules)"
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True,
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
         check=True,
     ).stdout
     assert out.strip().splitlines()[-1] == "False"

@@ -33,6 +33,7 @@ def _probe(env_value):
     return out.stdout.split()[-2:]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(
     platform.machine() not in ("x86_64", "AMD64"),
     reason="TensorFlow's oneDNN switch applies to its x86 builds",

@@ -35,7 +35,10 @@ def test_split_plan_is_the_notebooks_permutation():
     users = rng.choice(10_000, size=300, replace=False)
     counts = rng.integers(1, 20, size=300)
     plan = splitlib.make_split_plan(
-        pa.array(users), counts, min_user_clicks=5, heldout_users=30,
+        pa.array(users),
+        counts,
+        min_user_clicks=5,
+        heldout_users=30,
         seed=98765,
     )
     # The notebook: sorted ids of kept users, permuted, last 2N held out.

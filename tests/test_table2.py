@@ -29,6 +29,7 @@ def dataset(tmp_path_factory) -> str:
     return str(out)
 
 
+@pytest.mark.slow
 def test_runs_the_rows_then_collects_them(dataset, tmp_path, capsys):
     root = str(tmp_path / "t2")
     argv = [

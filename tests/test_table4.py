@@ -1,4 +1,5 @@
-"""``python -m tf_multvae.reports.table4`` end to end: six tiny one-epoch runs."""
+"""``python -m tf_multvae.reports.table4`` end to end: six tiny one-epoch
+runs on conftest's report_dataset."""
 
 from __future__ import annotations
 
@@ -6,11 +7,11 @@ import json
 import os
 
 import pytest
-import report_data
+from conftest import TINY
 
 from tf_multvae.reports import table4
 
-ONE_EPOCH = ["--epochs", "1", *report_data.TINY]
+ONE_EPOCH = ["--epochs", "1", *TINY]
 NAMES = [
     f"{model}-{likelihood}"
     for model in ("vae", "dae")
@@ -19,17 +20,25 @@ NAMES = [
 
 
 @pytest.fixture(scope="module")
-def table_run(tmp_path_factory):
-    """Trains the six runs once; returns (runs_root, exit code, stdout)."""
-    data_dir = report_data.dataset(tmp_path_factory)
+def table_run(tmp_path_factory, report_dataset):
+    """Trains the six runs once; returns (runs_root, data_dir, exit code)."""
+    data_dir = report_dataset
     root = str(tmp_path_factory.mktemp("table4") / "runs")
     code = table4.main(
-        ["--dataset", "synthetic", "--data-dir", data_dir,
-         "--runs-root", root, *ONE_EPOCH]
+        [
+            "--dataset",
+            "synthetic",
+            "--data-dir",
+            data_dir,
+            "--runs-root",
+            root,
+            *ONE_EPOCH,
+        ]
     )
     return root, data_dir, code
 
 
+@pytest.mark.slow
 def test_trains_six_runs_and_prints_the_table(table_run):
     root, _, code = table_run
     assert code == 0
@@ -47,7 +56,9 @@ def test_trains_six_runs_and_prints_the_table(table_run):
     text = open(os.path.join(root, "table4.md")).read()
     lines = [line for line in text.splitlines() if line.startswith("| ")]
     assert lines[0].split("|")[3:6] == [
-        " Recall@20 ", " Recall@50 ", " NDCG@100 "
+        " Recall@20 ",
+        " Recall@50 ",
+        " NDCG@100 ",
     ]
     assert len(lines) == 1 + 6
     assert lines[1].startswith("| Mult-VAE^PR | multinomial | ")
@@ -57,6 +68,7 @@ def test_trains_six_runs_and_prints_the_table(table_run):
     assert f"{mean:.3f} ± " in lines[1]
 
 
+@pytest.mark.slow
 def test_finished_runs_are_collected_not_retrained(table_run, capsys):
     root, data_dir, _ = table_run
     before = {
@@ -65,8 +77,16 @@ def test_finished_runs_are_collected_not_retrained(table_run, capsys):
     }
     for extra in ([], ["--collect-only"]):
         code = table4.main(
-            ["--dataset", "synthetic", "--data-dir", data_dir,
-             "--runs-root", root, *ONE_EPOCH, *extra]
+            [
+                "--dataset",
+                "synthetic",
+                "--data-dir",
+                data_dir,
+                "--runs-root",
+                root,
+                *ONE_EPOCH,
+                *extra,
+            ]
         )
         assert code == 0
         assert "training in" not in capsys.readouterr().out
@@ -77,11 +97,19 @@ def test_finished_runs_are_collected_not_retrained(table_run, capsys):
     assert after == before
 
 
+@pytest.mark.slow
 def test_collect_only_reports_missing_runs(table_run, tmp_path, capsys):
     _, data_dir, _ = table_run
     code = table4.main(
-        ["--dataset", "synthetic", "--data-dir", data_dir,
-         "--runs-root", str(tmp_path), "--collect-only"]
+        [
+            "--dataset",
+            "synthetic",
+            "--data-dir",
+            data_dir,
+            "--runs-root",
+            str(tmp_path),
+            "--collect-only",
+        ]
     )
     assert code == 1
     captured = capsys.readouterr()
@@ -91,6 +119,14 @@ def test_collect_only_reports_missing_runs(table_run, tmp_path, capsys):
 
 def test_flags_it_sets_itself_are_refused(tmp_path):
     with pytest.raises(SystemExit) as exit_:
-        table4.main(["--dataset", "synthetic", "--runs-root", str(tmp_path),
-                     "--model", "dae"])
+        table4.main(
+            [
+                "--dataset",
+                "synthetic",
+                "--runs-root",
+                str(tmp_path),
+                "--model",
+                "dae",
+            ]
+        )
     assert exit_.value.code == 2

@@ -18,8 +18,16 @@ from tf_multvae import rundir
 from tf_multvae import train
 
 SMALL = [
-    "--hidden-dims", "32", "--latent-dim", "16", "--batch-size", "100",
-    "--total-anneal-steps", "200", "--log-every", "2",
+    "--hidden-dims",
+    "32",
+    "--latent-dim",
+    "16",
+    "--batch-size",
+    "100",
+    "--total-anneal-steps",
+    "200",
+    "--log-every",
+    "2",
 ]
 
 
@@ -48,8 +56,17 @@ def read_scalars(log_dir: str) -> dict[str, list[float]]:
 def test_train_writes_the_run_directory(dataset, tmp_path, capsys):
     run_dir = tmp_path / "run"
     code = train.main(
-        ["--dataset", "synthetic", "--data-dir", dataset, "--run-dir",
-         str(run_dir), "--epochs", "3", *SMALL]
+        [
+            "--dataset",
+            "synthetic",
+            "--data-dir",
+            dataset,
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            "3",
+            *SMALL,
+        ]
     )
     assert code == 0
     printed = capsys.readouterr().out
@@ -61,16 +78,23 @@ def test_train_writes_the_run_directory(dataset, tmp_path, capsys):
     assert test["users"] > 0
     assert len(metrics["validation"]["ndcg_at_100"]) == 3
     best = max(metrics["validation"]["ndcg_at_100"])
-    assert metrics["validation"]["ndcg_at_100"][metrics["best_epoch"] - 1] == best
+    best_epoch = metrics["best_epoch"]
+    assert metrics["validation"]["ndcg_at_100"][best_epoch - 1] == best
     config = json.loads((run_dir / "config.json").read_text())
     assert config["model"]["hidden_dims"] == [32]
     assert config["train"]["epochs"] == 3
     assert (run_dir / "best.weights.h5").exists()
     assert (run_dir / "best.keras").exists()
     scalars = read_scalars(str(run_dir / "logs"))
-    for tag in ("train/neg_elbo", "train/nll", "train/kl", "train/beta",
-                "validation/ndcg_at_100", "validation/recall_at_20",
-                "validation/recall_at_50"):
+    for tag in (
+        "train/neg_elbo",
+        "train/nll",
+        "train/kl",
+        "train/beta",
+        "validation/ndcg_at_100",
+        "validation/recall_at_20",
+        "validation/recall_at_50",
+    ):
         assert scalars.get(tag), f"no {tag} in {sorted(scalars)}"
         assert all(math.isfinite(v) for v in scalars[tag])
     assert len(scalars["validation/ndcg_at_100"]) == 3
@@ -78,11 +102,24 @@ def test_train_writes_the_run_directory(dataset, tmp_path, capsys):
     assert scalars["train/beta"][0] == pytest.approx(1 / 200)
 
 
+@pytest.mark.slow
 def test_dae_trains_with_its_defaults(dataset, tmp_path):
     run_dir = tmp_path / "dae"
     code = train.main(
-        ["--dataset", "synthetic", "--model", "dae", "--data-dir", dataset,
-         "--run-dir", str(run_dir), "--epochs", "2", "--batch-size", "100"]
+        [
+            "--dataset",
+            "synthetic",
+            "--model",
+            "dae",
+            "--data-dir",
+            dataset,
+            "--run-dir",
+            str(run_dir),
+            "--epochs",
+            "2",
+            "--batch-size",
+            "100",
+        ]
     )
     assert code == 0
     config = json.loads((run_dir / "config.json").read_text())
@@ -94,7 +131,10 @@ def test_dae_trains_with_its_defaults(dataset, tmp_path):
 @pytest.mark.parametrize(
     "flags,message",
     [
-        (["--data-dir", "/no/such/dir"], "--data-dir /no/such/dir does not exist"),
+        (
+            ["--data-dir", "/no/such/dir"],
+            "--data-dir /no/such/dir does not exist",
+        ),
         (["--lr", "-0.1"], "--lr must be > 0"),
         (["--dropout", "1.5"], "--dropout must be in [0, 1)"),
         (["--epochs", "0"], "--epochs must be >= 1"),
@@ -109,8 +149,14 @@ def test_bad_arguments_are_named(tmp_path, capsys, flags, message):
 
 def test_not_a_prepared_dataset(tmp_path, capsys):
     code = train.main(
-        ["--dataset", "synthetic", "--data-dir", str(tmp_path),
-         "--run-dir", str(tmp_path / "r")]
+        [
+            "--dataset",
+            "synthetic",
+            "--data-dir",
+            str(tmp_path),
+            "--run-dir",
+            str(tmp_path / "r"),
+        ]
     )
     assert code == 2
     assert f"{tmp_path} is not a prepared dataset" in capsys.readouterr().err
@@ -123,9 +169,19 @@ def test_unknown_dataset_is_named(capsys):
     assert "movielens-7b" in capsys.readouterr().err
 
 
-def test_a_run_directory_with_another_config_is_refused(dataset, tmp_path, capsys):
+@pytest.mark.slow
+def test_a_run_directory_with_another_config_is_refused(
+    dataset, tmp_path, capsys
+):
     run_dir = str(tmp_path / "run")
-    base = ["--dataset", "synthetic", "--data-dir", dataset, "--run-dir", run_dir]
+    base = [
+        "--dataset",
+        "synthetic",
+        "--data-dir",
+        dataset,
+        "--run-dir",
+        run_dir,
+    ]
     assert train.main(base + ["--epochs", "1", *SMALL]) == 0
     assert train.main(base + ["--epochs", "1", *SMALL, "--dropout", "0.3"]) == 2
     assert "differs in model" in capsys.readouterr().err
@@ -133,23 +189,43 @@ def test_a_run_directory_with_another_config_is_refused(dataset, tmp_path, capsy
 
 def _command(dataset, run_dir, epochs):
     return [
-        sys.executable, "-m", "tf_multvae.train", "--dataset", "synthetic",
-        "--data-dir", dataset, "--run-dir", run_dir, "--epochs", str(epochs),
-        "--deterministic", *SMALL,
+        sys.executable,
+        "-m",
+        "tf_multvae.train",
+        "--dataset",
+        "synthetic",
+        "--data-dir",
+        dataset,
+        "--run-dir",
+        run_dir,
+        "--epochs",
+        str(epochs),
+        "--deterministic",
+        *SMALL,
     ]
 
 
+@pytest.mark.slow
 def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
     """Killed mid-epoch, restarted with the same command: the same run."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     epochs = 5
     straight = str(tmp_path / "straight")
-    subprocess.run(_command(dataset, straight, epochs), check=True, env=env,
-                   cwd=REPO, capture_output=True)
+    subprocess.run(
+        _command(dataset, straight, epochs),
+        check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+    )
     killed = str(tmp_path / "killed")
-    proc = subprocess.Popen(_command(dataset, killed, epochs), env=env,
-                            cwd=REPO, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        _command(dataset, killed, epochs),
+        env=env,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     # Wait until two epochs are backed up, then kill in the middle of the
     # third (the backup index names the finished epochs).
     index = os.path.join(killed, "backup", "checkpoint")
@@ -163,8 +239,13 @@ def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not os.path.exists(os.path.join(killed, "metrics.json"))
-    subprocess.run(_command(dataset, killed, epochs), check=True, env=env,
-                   cwd=REPO, capture_output=True)
+    subprocess.run(
+        _command(dataset, killed, epochs),
+        check=True,
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+    )
     a = json.loads(open(os.path.join(straight, "metrics.json")).read())
     b = json.loads(open(os.path.join(killed, "metrics.json")).read())
     assert 2 <= b["resumed_from_epoch"] < epochs
@@ -176,27 +257,44 @@ def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
 def test_nan_loss_stops_with_a_message(dataset, tmp_path, capsys):
     # An absurd learning rate blows the weights up within the first epoch.
     code = train.main(
-        ["--dataset", "synthetic", "--data-dir", dataset, "--run-dir",
-         str(tmp_path / "nan"), "--epochs", "3", "--lr", "1e30", *SMALL]
+        [
+            "--dataset",
+            "synthetic",
+            "--data-dir",
+            dataset,
+            "--run-dir",
+            str(tmp_path / "nan"),
+            "--epochs",
+            "3",
+            "--lr",
+            "1e30",
+            *SMALL,
+        ]
     )
     assert code == 1
     assert "NaN" in capsys.readouterr().err
     assert not os.path.exists(tmp_path / "nan" / "backup" / "checkpoint")
 
 
+@pytest.mark.slow
 def test_nan_after_a_good_epoch_keeps_the_best_weights(dataset, tmp_path):
     """NanGuard stops; BestWeights and EpochBackup keep the last good state."""
     import keras
     import numpy as np
 
-    from tf_multvae.training import callbacks as cb
     from tf_multvae import data
     from tf_multvae import datadir
     from tf_multvae.model import build_model
     from tf_multvae.model import compile_model
+    from tf_multvae.training import callbacks as cb
 
-    model = build_model("vae", datadir.load_info(dataset).n_items,
-                        hidden_dims=(32,), latent_dim=16, seed=0)
+    model = build_model(
+        "vae",
+        datadir.load_info(dataset).n_items,
+        hidden_dims=(32,),
+        latent_dim=16,
+        seed=0,
+    )
     compile_model(model)
     model.optimizer.build(model.trainable_variables)
     guard = cb.NanGuard()
@@ -204,8 +302,9 @@ def test_nan_after_a_good_epoch_keeps_the_best_weights(dataset, tmp_path):
     best = cb.BestWeights(str(tmp_path), 0, guard)
     train_ds = data.train_dataset(dataset, 100, seed=0)
     valid_ds = data.eval_dataset(dataset, "validation", 100)
-    fit = dict(validation_data=valid_ds, callbacks=[guard, best, backup],
-               verbose=0)
+    fit = dict(
+        validation_data=valid_ds, callbacks=[guard, best, backup], verbose=0
+    )
     model.fit(train_ds, epochs=1, **fit)
     good = [w.copy() for w in model.get_weights()]
     assert guard.stopped_at is None and best.state["best_epoch"] == 1

@@ -50,8 +50,11 @@ def rows(tables):
 
 
 def as_rows(pcoll):
-    return pcoll | beam.combiners.ToList() | beam.Map(rows) | beam.FlatMap(
-        lambda r: r
+    return (
+        pcoll
+        | beam.combiners.ToList()
+        | beam.Map(rows)
+        | beam.FlatMap(lambda r: r)
     )
 
 
@@ -95,8 +98,9 @@ def test_plan_split_is_a_singleton_plan():
         plan = (
             p
             | beam.Create(batches)
-            | tr.PlanSplit(min_user_clicks=2, heldout_users=None, seed=0,
-                           id_type=INT)
+            | tr.PlanSplit(
+                min_user_clicks=2, heldout_users=None, seed=0, id_type=INT
+            )
         )
         assert_that(
             plan | beam.Map(lambda s: (s.users.to_pylist(), sorted(s.split))),
@@ -115,16 +119,20 @@ def test_group_clicks_by_user_and_vocabulary_of_training_users():
 
     def summary(kv):
         (split, group), parts = kv
-        return split, group, sorted(
-            (int(p), item)
-            for pos, items, _ in parts
-            for p, item in zip(pos, items.to_pylist())
+        return (
+            split,
+            group,
+            sorted(
+                (int(p), item)
+                for pos, items, _ in parts
+                for p, item in zip(pos, items.to_pylist())
+            ),
         )
 
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
-        grouped = p | beam.Create(batches) | grouping.GroupClicksByUser(
-            plan_pc, 2
+        grouped = (
+            p | beam.Create(batches) | grouping.GroupClicksByUser(plan_pc, 2)
         )
         assert_that(
             grouped[grouping.GROUPS] | beam.Map(summary),
@@ -173,8 +181,8 @@ def test_write_user_shards_one_example_per_user(tmp_path):
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
         vocab_pc = p | "Vocab" >> beam.Create([vocab])
-        grouped = p | beam.Create([clicks]) | grouping.GroupClicksByUser(
-            plan_pc, 2
+        grouped = (
+            p | beam.Create([clicks]) | grouping.GroupClicksByUser(plan_pc, 2)
         )
         written = (
             grouped[grouping.GROUPS]
@@ -183,8 +191,14 @@ def test_write_user_shards_one_example_per_user(tmp_path):
         )
         assert_that(
             written,
-            equal_to([("train", 0, 1), ("train", 1, 1), ("validation", 0, 1),
-                      ("test", 0, 1)]),
+            equal_to(
+                [
+                    ("train", 0, 1),
+                    ("train", 1, 1),
+                    ("validation", 0, 1),
+                    ("test", 0, 1),
+                ]
+            ),
         )
     assert decode_shards(tmp_path) == {
         ("train", "1", ((0, 1), (), ())),
@@ -214,8 +228,8 @@ def test_heldout_draw_in_the_pipeline_matches_numpy(tmp_path):
     with pipeline() as p:
         plan_pc = p | "Plan" >> beam.Create([plan])
         vocab_pc = p | "Vocab" >> beam.Create([vocab])
-        grouped = p | beam.Create(batches) | grouping.GroupClicksByUser(
-            plan_pc, 1
+        grouped = (
+            p | beam.Create(batches) | grouping.GroupClicksByUser(plan_pc, 1)
         )
         _ = (
             grouped[grouping.GROUPS]
@@ -266,14 +280,17 @@ def test_draw_heldout_makes_the_seeded_draw_whatever_the_batching():
         with pipeline() as p:
             plan_pc = p | "Plan" >> beam.Create([plan])
             vocab_pc = p | "Vocab" >> beam.Create([vocab])
-            grouped = p | beam.Create(batches) | grouping.GroupClicksByUser(
-                plan_pc, 1
+            grouped = (
+                p
+                | beam.Create(batches)
+                | grouping.GroupClicksByUser(plan_pc, 1)
             )
             drawn = grouped[grouping.GROUPS] | grouping.DrawHeldout(
                 plan_pc, vocab_pc, seed=7
             )
             assert_that(
-                drawn | beam.Map(_lists_summary), equal_to(expected),
+                drawn | beam.Map(_lists_summary),
+                equal_to(expected),
                 label=label,
             )
 
@@ -281,11 +298,15 @@ def test_draw_heldout_makes_the_seeded_draw_whatever_the_batching():
 def test_write_user_shards_writes_the_lists_it_is_given(tmp_path):
     lists = [
         (
-            "train", 1, ["u1", "u2"],
+            "train",
+            1,
+            ["u1", "u2"],
             {features.ITEMS: (np.array([3, 0, 4]), np.array([0, 1, 3]))},
         ),
         (
-            "test", 0, ["u9"],
+            "test",
+            0,
+            ["u9"],
             {
                 features.FOLD_IN: (np.array([1, 2]), np.array([0, 2])),
                 features.HELDOUT: (np.array([5]), np.array([0, 1])),
@@ -293,8 +314,8 @@ def test_write_user_shards_writes_the_lists_it_is_given(tmp_path):
         ),
     ]
     with pipeline() as p:
-        written = p | beam.Create(lists) | sinks.WriteUserShards(
-            str(tmp_path), 3
+        written = (
+            p | beam.Create(lists) | sinks.WriteUserShards(str(tmp_path), 3)
         )
         assert_that(written, equal_to([("train", 1, 2), ("test", 0, 1)]))
     assert decode_shards(tmp_path) == {
@@ -329,8 +350,10 @@ def test_draw_heldout_is_a_step_between_grouping_and_writing():
 
 def test_write_vocabulary(tmp_path):
     with pipeline() as p:
-        _ = p | beam.Create([pa.array(["a", "b"])]) | sinks.WriteVocabulary(
-            str(tmp_path)
+        _ = (
+            p
+            | beam.Create([pa.array(["a", "b"])])
+            | sinks.WriteVocabulary(str(tmp_path))
         )
     assert (tmp_path / "items.txt").read_text() == "a\nb\n"
 

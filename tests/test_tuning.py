@@ -86,8 +86,17 @@ def hparams_summaries(log_dir) -> dict[str, object]:
 
 
 def _search_args(dataset, out) -> list[str]:
-    return ["--data-dir", dataset, "--tuner", "bayesian", "--max-trials",
-            "2", "--out", out, *SMALL]
+    return [
+        "--data-dir",
+        dataset,
+        "--tuner",
+        "bayesian",
+        "--max-trials",
+        "2",
+        "--out",
+        out,
+        *SMALL,
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -128,15 +137,21 @@ def test_search_writes_results_and_hparams(finished):
     markdown = open(os.path.join(out, "trials.md")).read().splitlines()
     assert len(markdown) == 4 and "val NDCG@100" in markdown[0]
     assert best["command"] in printed
-    assert open(os.path.join(out, "retrain.sh")).read().strip().endswith(
-        best["command"]
+    assert (
+        open(os.path.join(out, "retrain.sh"))
+        .read()
+        .strip()
+        .endswith(best["command"])
     )
     # The HParams dashboard: the experiment at the root, a session per
     # trial with the trial's values.
     summaries = hparams_summaries(os.path.join(out, "logs"))
     experiment = summaries["."].experiment
     assert {h.name for h in experiment.hparam_infos} == {
-        "dropout", "anneal_cap", "latent_dim", "hidden_width"
+        "dropout",
+        "anneal_cap",
+        "latent_dim",
+        "hidden_width",
     }
     assert hparams.BEST_TAG in {m.name.tag for m in experiment.metric_infos}
     for row in rows:
@@ -153,13 +168,21 @@ def test_search_writes_results_and_hparams(finished):
 
 def test_retrain_command_trains_the_best_configuration(dataset, tmp_path):
     """The printed command, parsed by train, gives the trial's config."""
-    values = {"dropout": 0.31, "anneal_cap": 0.07, "latent_dim": 100,
-              "learning_rate": 0.002, "total_anneal_steps": 500,
-              "hidden_width": 300}
+    values = {
+        "dropout": 0.31,
+        "anneal_cap": 0.07,
+        "latent_dim": 100,
+        "learning_rate": 0.002,
+        "total_anneal_steps": 500,
+        "hidden_width": 300,
+    }
     base = cfg.PRESETS["ml-1m"]
     config = space_lib.apply(base, values)
     command = results.retrain_command(
-        config, tuple(values), dataset, str(tmp_path / "r"),
+        config,
+        tuple(values),
+        dataset,
+        str(tmp_path / "r"),
         {"--epochs": base.train.epochs},
     )
     argv = command.split()
@@ -188,7 +211,9 @@ def test_hyperband_continues_a_model_and_its_beta(dataset):
     """A Hyperband round trains epochs initial_epoch .. epochs - 1."""
     base = cfg.PRESETS["synthetic"]
     model = hm.MultVAEHyperModel(
-        base, dataset, space_lib.SearchSpace(latent_dim=(8,), hidden_width=(16,))
+        base,
+        dataset,
+        space_lib.SearchSpace(latent_dim=(8,), hidden_width=(16,)),
     )
     hp = kt.HyperParameters()
     keras_model = model.build(hp)
@@ -209,8 +234,10 @@ def test_hyperband_continues_a_model_and_its_beta(dataset):
         (["--hidden-width", "0"], "--hidden-width values must be >= 1"),
         (["--max-trials", "0"], "--max-trials must be >= 1"),
         (["--epochs", "0"], "--epochs must be >= 1"),
-        (["--model", "dae", "--anneal-cap", "0,0.5"],
-         "--anneal-cap applies to --model vae only"),
+        (
+            ["--model", "dae", "--anneal-cap", "0,0.5"],
+            "--anneal-cap applies to --model vae only",
+        ),
         (["--dataset", "movielens-7b"], "--dataset must be one of"),
     ],
 )
@@ -238,11 +265,21 @@ def _script(argv) -> list[str]:
     return [sys.executable, os.path.join("tuning", "search.py"), *argv]
 
 
+@pytest.mark.slow
 def test_sigkill_then_the_same_command_continues(dataset, tmp_path):
     """After a kill no finished trial is lost, and the total is reached."""
     out = str(tmp_path / "search")
-    argv = ["--data-dir", dataset, "--tuner", "random", "--max-trials", "2",
-            "--out", out, *SMALL]
+    argv = [
+        "--data-dir",
+        dataset,
+        "--tuner",
+        "random",
+        "--max-trials",
+        "2",
+        "--out",
+        out,
+        *SMALL,
+    ]
     log = open(tmp_path / "first.log", "w")
     proc = subprocess.Popen(
         _script(argv), cwd=REPO, env=ENV, stdout=log, stderr=subprocess.STDOUT
@@ -278,6 +315,7 @@ def test_sigkill_then_the_same_command_continues(dataset, tmp_path):
         assert open(path).read() == text
 
 
+@pytest.mark.slow
 def test_another_search_in_the_same_out_needs_overwrite(
     dataset, finished, capsys
 ):
@@ -289,9 +327,12 @@ def test_another_search_in_the_same_out_needs_overwrite(
     assert trial_files(out) == before
     assert search.main(args) == 0  # finished: nothing more to run
     assert trial_files(out) == before
-    assert search.main(
-        args + ["--max-trials", "1", "--dropout", "0,0.2", "--overwrite"]
-    ) == 0
+    assert (
+        search.main(
+            args + ["--max-trials", "1", "--dropout", "0,0.2", "--overwrite"]
+        )
+        == 0
+    )
     rows = read_rows(out)
     assert len(rows) == 1 and float(rows[0]["dropout"]) <= 0.2
     assert len(trial_files(out)) == 1
@@ -303,6 +344,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.mark.slow
 def test_chief_and_workers_share_one_oracle(dataset, tmp_path, monkeypatch):
     """KerasTuner's chief serves the oracle, the workers run its trials.
 
@@ -312,22 +354,36 @@ def test_chief_and_workers_share_one_oracle(dataset, tmp_path, monkeypatch):
     fewer); the two workers are subprocesses.
     """
     port = str(_free_port())
-    argv = ["--data-dir", dataset, "--tuner", "random", "--max-trials", "4",
-            *SMALL]
+    argv = [
+        "--data-dir",
+        dataset,
+        "--tuner",
+        "random",
+        "--max-trials",
+        "4",
+        *SMALL,
+    ]
     workers = {}
     for tuner_id in ("tuner0", "tuner1"):
-        env = {**ENV, "KERASTUNER_TUNER_ID": tuner_id,
-               "KERASTUNER_ORACLE_IP": "127.0.0.1",
-               "KERASTUNER_ORACLE_PORT": port}
+        env = {
+            **ENV,
+            "KERASTUNER_TUNER_ID": tuner_id,
+            "KERASTUNER_ORACLE_IP": "127.0.0.1",
+            "KERASTUNER_ORACLE_PORT": port,
+        }
         workers[tuner_id] = subprocess.Popen(
             _script([*argv, "--out", str(tmp_path / tuner_id)]),
-            cwd=REPO, env=env, stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     # The chief rechecks every 20 s whether the last worker is done; the
     # test need not wait that long.
     monkeypatch.setattr(
-        oracle_chief, "time",
+        oracle_chief,
+        "time",
         types.SimpleNamespace(sleep=lambda s: time.sleep(min(s, 0.5))),
     )
     monkeypatch.setenv("KERASTUNER_TUNER_ID", "chief")
@@ -360,7 +416,8 @@ def test_chief_and_workers_share_one_oracle(dataset, tmp_path, monkeypatch):
         assert f"worker {worker}: search done" in outputs[worker]
         logs = tmp_path / worker / "logs"
         ran[worker] = {
-            name[len("trial_"):] for name in os.listdir(logs)
+            name[len("trial_") :]
+            for name in os.listdir(logs)
             if name.startswith("trial_")
         }
         assert ran[worker], f"{worker} ran no trial"
