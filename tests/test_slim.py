@@ -155,6 +155,7 @@ def dataset(tmp_path_factory) -> str:
     return out
 
 
+@pytest.mark.slow
 def test_command_writes_a_run_that_beats_popularity(tmp_path, dataset):
     run_dir = str(tmp_path / "slim")
     assert command.main(
