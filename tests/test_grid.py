@@ -7,24 +7,10 @@ import json
 import os
 
 import pytest
-from conftest import IN_PROCESS
 
 from tf_multvae import rundir
 from tf_multvae.baselines import command
 from tf_multvae.baselines import grid
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> str:
-    from data_prep import pipeline
-
-    out = tmp_path_factory.mktemp("grid-data") / "synthetic"
-    code = pipeline.main(
-        ["--dataset", "synthetic", "--synthetic-users", "600",
-         "--synthetic-items", "200", "--out", str(out), *IN_PROCESS]
-    )  # fmt: skip
-    assert code == 0
-    return str(out)
 
 
 def test_points_are_the_product_of_the_axes():
@@ -56,9 +42,11 @@ def _validation(point_dir: str) -> float:
 
 
 @pytest.mark.slow
-def test_grid_selects_by_validation_and_resumes(dataset, tmp_path, capsys):
+def test_grid_selects_by_validation_and_resumes(
+    report_dataset, tmp_path, capsys
+):
     run_dir = str(tmp_path / "ease-grid")
-    argv = ["--model", "ease", "--grid", "--data-dir", dataset,
+    argv = ["--model", "ease", "--grid", "--data-dir", report_dataset,
             "--run-dir", run_dir]  # fmt: skip
     assert command.main(argv) == 0
     points_dir = os.path.join(run_dir, grid.POINTS)
@@ -94,13 +82,13 @@ def test_grid_selects_by_validation_and_resumes(dataset, tmp_path, capsys):
 
 
 def test_another_grid_in_the_same_directory_is_refused(
-    dataset, tmp_path, capsys
+    report_dataset, tmp_path, capsys
 ):
     run_dir = str(tmp_path / "g")
     os.makedirs(run_dir)
     with open(os.path.join(run_dir, "notes.txt"), "w") as f:
         f.write("mine")
-    argv = ["--model", "ease", "--grid", "--data-dir", dataset,
+    argv = ["--model", "ease", "--grid", "--data-dir", report_dataset,
             "--run-dir", run_dir]  # fmt: skip
     assert command.main(argv) == 2
     assert "holds no grid-config.json" in capsys.readouterr().err
@@ -108,12 +96,14 @@ def test_another_grid_in_the_same_directory_is_refused(
 
 
 @pytest.mark.slow
-def test_train_grid_trains_cdae_over_its_weight_decays(dataset, tmp_path):
+def test_train_grid_trains_cdae_over_its_weight_decays(
+    report_dataset, tmp_path
+):
     from tf_multvae import train
 
     run_dir = str(tmp_path / "cdae-grid")
     argv = ["--dataset", "synthetic", "--model", "cdae", "--grid",
-            "--data-dir", dataset, "--run-dir", run_dir, "--epochs", "1",
+            "--data-dir", report_dataset, "--run-dir", run_dir, "--epochs", "1",
             "--batch-size", "100"]  # fmt: skip
     assert train.main(argv) == 0
     with open(os.path.join(run_dir, grid.GRID_JSON)) as f:

@@ -7,7 +7,6 @@ import json
 import os
 
 import pytest
-from conftest import IN_PROCESS
 
 from tf_multvae import rundir
 from tf_multvae.reports import table2
@@ -16,27 +15,14 @@ TINY = ["--epochs", "1", "--hidden-dims", "16", "--latent-dim", "8",
         "--batch-size", "100"]  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory) -> str:
-    from data_prep import pipeline
-
-    out = tmp_path_factory.mktemp("table2-data") / "synthetic"
-    code = pipeline.main(
-        ["--dataset", "synthetic", "--synthetic-users", "600",
-         "--synthetic-items", "200", "--out", str(out), *IN_PROCESS]
-    )  # fmt: skip
-    assert code == 0
-    return str(out)
-
-
 @pytest.mark.slow
-def test_runs_the_rows_then_collects_them(dataset, tmp_path, capsys):
+def test_runs_the_rows_then_collects_them(report_dataset, tmp_path, capsys):
     root = str(tmp_path / "t2")
     argv = [
         "--dataset",
         "synthetic",
         "--data-dir",
-        dataset,
+        report_dataset,
         "--runs-root",
         root,
         "--rows",
@@ -66,12 +52,12 @@ def test_runs_the_rows_then_collects_them(dataset, tmp_path, capsys):
     assert "==" not in capsys.readouterr().out
 
 
-def test_missing_rows_are_named_and_exit_1(dataset, tmp_path, capsys):
+def test_missing_rows_are_named_and_exit_1(report_dataset, tmp_path, capsys):
     argv = [
         "--dataset",
         "synthetic",
         "--data-dir",
-        dataset,
+        report_dataset,
         "--runs-root",
         str(tmp_path / "none"),
         "--rows",
