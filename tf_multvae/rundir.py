@@ -194,3 +194,13 @@ def finished(run_dir: str, wanted: dict) -> dict | None:
         return None
     other = set(previous) - set(wanted)
     return None if differences(previous, wanted, ignore=other) else metrics
+
+
+def write_report(directory: str, stem: str, result: dict, text: str) -> None:
+    """A report table as ``STEM.json`` and ``STEM.md`` in ``directory``."""
+    os.makedirs(directory, exist_ok=True)
+    write_json(os.path.join(directory, f"{stem}.json"), result)
+    tmp = os.path.join(directory, f"{stem}.md.tmp")
+    with open(tmp, "w") as f:
+        f.write(text + "\n")
+    os.replace(tmp, os.path.join(directory, f"{stem}.md"))

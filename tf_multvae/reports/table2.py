@@ -264,10 +264,7 @@ def main(argv=None) -> int:
     result = table(results, args.dataset)
     result["runs_root"] = os.path.abspath(runs_root)
     text = markdown(result)
-    os.makedirs(runs_root, exist_ok=True)
-    rundir.write_json(os.path.join(runs_root, "table2.json"), result)
-    with open(os.path.join(runs_root, "table2.md"), "w") as f:
-        f.write(text + "\n")
+    rundir.write_report(runs_root, "table2", result, text)
     print(text)
     missing = [r["model"] for r in result["rows"] if r["test"] is None]
     if missing:

@@ -187,10 +187,7 @@ def main(argv=None) -> int:
     result = table(results, args.dataset)
     result["runs_root"] = os.path.abspath(runs_root)
     text = markdown(result)
-    os.makedirs(runs_root, exist_ok=True)
-    rundir.write_json(os.path.join(runs_root, "table4.json"), result)
-    with open(os.path.join(runs_root, "table4.md"), "w") as f:
-        f.write(text + "\n")
+    rundir.write_report(runs_root, "table4", result, text)
     print(text)
     missing = [name for name, metrics in results.items() if metrics is None]
     if missing:
