@@ -141,6 +141,7 @@ def train_grid(
         point = dataclasses.replace(config, model=model)
         return loop.run(point, data_dir, point_dir, deterministic)
 
+    loop.check_trainable(data_dir)  # before the grid's directory is made
     return grid.run_grid(
         config.model.kind,
         data_dir,

@@ -55,7 +55,27 @@ def _hyperparameters(args: argparse.Namespace) -> dict:
     return {n: getattr(args, n) for n in own if getattr(args, n) is not None}
 
 
-def _run_grid(args: argparse.Namespace, fixed: dict) -> int:
+def _budget(args: argparse.Namespace) -> int:
+    """--max-memory in bytes; -1 (what the machine has now) if not given.
+
+    Raises:
+        ValueError: --max-memory is not > 0.
+    """
+    if args.max_memory is None:
+        return -1
+    if args.max_memory <= 0:
+        raise ValueError(f"--max-memory must be > 0 GB, got {args.max_memory}")
+    return int(args.max_memory * 1e9)
+
+
+def _too_big(err: MemoryError, args: argparse.Namespace) -> int:
+    """The memory refusal, naming --max-memory when it set the budget."""
+    if args.max_memory is not None:
+        err = MemoryError(f"{err} (--max-memory {args.max_memory:g})")
+    return cli.fail(err, cli.FAILED)
+
+
+def _run_grid(args: argparse.Namespace, fixed: dict, budget: int) -> int:
     from tf_multvae.baselines import grid
 
     try:
@@ -67,9 +87,10 @@ def _run_grid(args: argparse.Namespace, fixed: dict) -> int:
             fixed,
             args.batch_size,
             args.overwrite,
+            available_bytes=budget,
         )
     except MemoryError as err:
-        return cli.fail(err, cli.FAILED)
+        return _too_big(err, args)
     if code:
         return code
     print(grid.markdown(result))
@@ -96,14 +117,24 @@ def main(argv=None) -> int:
         help="fit the model's hyperparameter grid (the paper's) and keep "
         "the point with the best validation NDCG@100 in RUN_DIR/best",
     )
+    p.add_argument(
+        "--max-memory",
+        type=cli.finite_float,
+        metavar="GB",
+        help="refuse, before any work, a fit whose memory estimate (EASE, "
+        "SLIM) exceeds this (default: the memory available now)",
+    )
     p.add_argument("--overwrite", action="store_true")
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     hyperparameters, code = cli.call(_hyperparameters, args)
     if code:
         return code
+    budget, code = cli.call(_budget, args)
+    if code:
+        return code
     if args.grid:
-        return _run_grid(args, hyperparameters)
+        return _run_grid(args, hyperparameters, budget)
     try:
         result, code = cli.call(
             run,
@@ -112,10 +143,11 @@ def main(argv=None) -> int:
             args.run_dir,
             args.batch_size,
             args.overwrite,
+            budget,
             **hyperparameters,
         )
     except MemoryError as err:  # too big for this machine, not a mistake
-        return cli.fail(err, cli.FAILED)
+        return _too_big(err, args)
     if code:
         return code
     from tf_multvae.reports import evaluation

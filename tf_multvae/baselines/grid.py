@@ -95,6 +95,7 @@ def run_grid(
     overwrite: bool = False,
     fit=None,
     base: dict | None = None,
+    available_bytes: int | None = -1,
 ) -> dict:
     """Fits (or reads) every grid point; returns grid.json's contents.
 
@@ -104,6 +105,8 @@ def run_grid(
         base: what else the points share (a trained model's resolved
             configuration), recorded so that a rerun with other settings
             is refused.
+        available_bytes: the memory budget of each point's fit, checked
+            for every point before the first runs (see ``runner.run``).
 
     Raises:
         ValueError, FileNotFoundError: bad flags or data, or a run
@@ -116,10 +119,18 @@ def run_grid(
         from tf_multvae import baselines
 
         for values in todo:  # every point's memory, before anything runs
-            baselines.check(baselines.make({"kind": kind, **values}), data_dir)
+            model = baselines.make({"kind": kind, **values})
+            baselines.check(model, data_dir, available_bytes)
 
         def fit(values, point_dir):
-            return runner.run(kind, data_dir, point_dir, batch_size, **values)
+            return runner.run(
+                kind,
+                data_dir,
+                point_dir,
+                batch_size,
+                available_bytes=available_bytes,
+                **values,
+            )
 
     resolved = {
         "grid": {"kind": kind, "axes": GRIDS[kind], "fixed": fixed or {}},

@@ -25,9 +25,15 @@ def run(
     run_dir: str,
     batch_size: int = 500,
     overwrite: bool = False,
+    available_bytes: int | None = -1,
     **hyperparameters,
 ) -> dict:
     """Fits a baseline, evaluates it on both held-out splits, writes run_dir.
+
+    Args:
+        available_bytes: the memory budget the fit must stay within (its
+            estimate is checked before anything is written); -1: what
+            the machine has available now; None: do not check.
 
     Returns:
         The contents of metrics.json: ``test`` as ``tf_multvae.train``
@@ -50,7 +56,7 @@ def run(
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     model = baselines.make({"kind": kind, **hyperparameters})
     info = datadir.load_info(data_dir)
-    baselines.check(model, data_dir)  # before anything is written
+    baselines.check(model, data_dir, available_bytes)  # before writing
     config = {
         "dataset": info.metadata.get("source", {}).get("dataset"),
         "model": model.config,

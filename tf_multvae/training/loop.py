@@ -138,6 +138,18 @@ def _nan_message(guard, best_epoch=None) -> str:
     return f"{where}; kept the best weights so far (epoch {best_epoch})"
 
 
+def check_trainable(data_dir: str) -> None:
+    """Fails unless data_dir is a prepared dataset with training users.
+
+    Raises:
+        FileNotFoundError, ValueError: naming data_dir.
+    """
+    from tf_multvae import datadir
+
+    if datadir.count_users(data_dir, "train") < 1:
+        raise ValueError(f"{data_dir} has no training users to train on")
+
+
 def run(
     config: cfg.RunConfig,
     data_dir: str,
@@ -173,8 +185,7 @@ def run(
     from tf_multvae.training.strategy import is_chief
 
     info = datadir.load_info(data_dir)
-    if datadir.count_users(data_dir, "train") < 1:  # before anything is written
-        raise ValueError(f"{data_dir} has no training users to train on")
+    check_trainable(data_dir)  # before anything is written
     t, m = config.train, config.model
     strategy = _set_up(config, deterministic)
     chief = is_chief(strategy)
