@@ -184,10 +184,13 @@ def build_metadata(
     n_items: int,
     shards: dict,
     extra_source: dict | None = None,
+    protocol: str = features.STRONG_GENERALIZATION,
 ) -> dict:
     """Assembles metadata.json from the run's Beam counters.
 
     Args:
+        protocol: the evaluation protocol the splits were made for (one
+            of ``features.PROTOCOLS``).
         counters: totals by :mod:`data_prep.counters` name; a counter that
             never counted is 0.
     """
@@ -213,6 +216,10 @@ def build_metadata(
             "fold_in_interactions": fold_in,
             "heldout_interactions": heldout,
         }
+        if protocol == features.LEAVE_ONE_OUT:
+            splits[name]["candidates"] = c(
+                names.split_interactions(name, features.CANDIDATES)
+            )
     for name, files in shards.items():
         splits[name]["shards"] = len(files)
         got = sum(n for _, n, _ in files)
@@ -225,6 +232,7 @@ def build_metadata(
     interactions = sum(s["interactions"] for s in splits.values())
     return {
         "format_version": features.FORMAT_VERSION,
+        features.PROTOCOL_KEY: protocol,
         "created_by": f"tf_multvae {__version__} data_prep",
         "created_at": datetime.datetime.now(datetime.timezone.utc).isoformat(
             timespec="seconds"

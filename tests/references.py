@@ -10,7 +10,8 @@ code: this module imports nothing of tf_multvae but
   ``tf.train.Example``), :func:`clicks`, :func:`normalized_clicks`.
 - Ranking and metrics: :func:`ranking` (fold-in items masked, ties:
   lower item index first, as ``np.argsort(-scores, kind="stable")``),
-  :func:`recall`, :func:`ndcg`, :func:`paper_metrics`.
+  :func:`recall`, :func:`ndcg`, :func:`paper_metrics`; the leave-one-out
+  protocol's :func:`ncf_hit_and_ndcg`, NCF's evaluate.py step by step.
 - Likelihoods (per user): :func:`log_softmax`, :func:`multinomial_nll`,
   :func:`gaussian_nll`, :func:`logistic_nll`.
 - Baselines and reports: :func:`ease` (the closed form in float64),
@@ -146,6 +147,32 @@ def paper_metrics(scores: np.ndarray, records: list[dict]) -> dict:
         out["recall_at_50"].append(recall(ranked, heldout, 50))
         out["ndcg_at_100"].append(ndcg(ranked, heldout, 100))
     return {name: np.array(values) for name, values in out.items()}
+
+
+def ncf_hit_and_ndcg(
+    scores: np.ndarray, negatives, item: int, k: int
+) -> tuple[float, float]:
+    """HR@k and NDCG@k of one user as NCF's evaluate.py computes them.
+
+    He et al.'s ``eval_one_rating``: the negatives, then the test item
+    appended, scored into a dict keyed by item (a repeated item keeps
+    its first place and its last score, which is the same score), the
+    top k by ``heapq.nlargest`` over the dict (ties: dict order), then
+    ``getHitRatio`` and ``getNDCG``.
+    """
+    import heapq
+
+    items = [int(i) for i in negatives if i != PAD] + [int(item)]
+    map_item_score = {}
+    for i in items:
+        map_item_score[i] = float(scores[i])
+    ranklist = heapq.nlargest(k, map_item_score, key=map_item_score.get)
+    hit = 1.0 if item in ranklist else 0.0
+    gain = 0.0
+    for position, ranked in enumerate(ranklist):
+        if ranked == item:
+            gain = math.log(2) / math.log(position + 2)
+    return hit, gain
 
 
 # Likelihoods ----------------------------------------------------------------

@@ -31,7 +31,12 @@ LAYERS = (
         "tf_multvae.records",
     ),
     # the spine with TensorFlow
-    ("tf_multvae.datadir", "tf_multvae.data", "tf_multvae.metrics"),
+    (
+        "tf_multvae.datadir",
+        "tf_multvae.data",
+        "tf_multvae.metrics",
+        "tf_multvae.sampled",
+    ),
     ("tf_multvae.model",),
     ("tf_multvae.baselines",),
     ("tf_multvae.reports.evaluation", "tf_multvae.reports.runs"),

@@ -22,9 +22,17 @@ def parse(serialized):
     [[], [0], [1, 127, 128, 16383, 16384, 2**21, 2**35, 2**62]],
 )
 def test_make_example_parses_with_tensorflow(items):
-    user, lists = parse(records.make_example("ü-42", items=items, heldout=[7]))
+    example = records.make_example(
+        "ü-42", items=items, heldout=[7], candidates=[3, 7, 3]
+    )
+    user, lists = parse(example)
     assert user == "ü-42"
-    assert lists == {"items": items, "fold_in": [], "heldout": [7]}
+    assert lists == {
+        "items": items,
+        "fold_in": [],
+        "heldout": [7],
+        "candidates": [3, 7, 3],  # kept as given: order and repeats count
+    }
 
 
 def test_encode_examples_many_users_match_tf_train_example():

@@ -32,6 +32,13 @@ class DatasetInfo(NamedTuple):
     metadata: dict  # metadata.json as written by data_prep
     directory: str  # the dataset directory, as given
 
+    @property
+    def protocol(self) -> str:
+        """The evaluation protocol, one of ``features.PROTOCOLS``."""
+        return self.metadata.get(
+            features.PROTOCOL_KEY, features.STRONG_GENERALIZATION
+        )
+
 
 def _not_prepared(data_dir: str, why: str) -> ValueError:
     return ValueError(f"{data_dir} is not a prepared dataset: {why}")
@@ -73,8 +80,8 @@ def load_info(data_dir: str) -> DatasetInfo:
     Raises:
         FileNotFoundError: ``data_dir`` does not exist.
         ValueError: it is not a complete prepared dataset of the supported
-            ``features.FORMAT_VERSION``; the message names the directory
-            and what is wrong.
+            ``features.READABLE_FORMAT_VERSIONS``; the message names the
+            directory and what is wrong.
     """
     data_dir = os.fspath(data_dir)
     if not tf.io.gfile.exists(data_dir):
@@ -94,11 +101,19 @@ def load_info(data_dir: str) -> DatasetInfo:
                 data_dir, f"{features.METADATA_FILE} is not JSON ({err})"
             ) from None
     version = metadata.get("format_version")
-    if version != features.FORMAT_VERSION:
+    if version not in features.READABLE_FORMAT_VERSIONS:
+        readable = " or ".join(map(str, features.READABLE_FORMAT_VERSIONS))
         raise ValueError(
             f"{data_dir} has format_version {version!r} but this tf_multvae "
-            f"reads format_version {features.FORMAT_VERSION}; prepare it "
-            "again with python -m data_prep"
+            f"reads format_version {readable}; prepare it again with "
+            "python -m data_prep"
+        )
+    protocol = metadata.get(features.PROTOCOL_KEY)
+    if protocol is not None and protocol not in features.PROTOCOLS:
+        raise _not_prepared(
+            data_dir,
+            f"{features.METADATA_FILE} has protocol {protocol!r}, not one "
+            f"of {', '.join(features.PROTOCOLS)}",
         )
     n_items = metadata.get("n_items")
     if not isinstance(n_items, int) or n_items < 1:

@@ -9,7 +9,10 @@ prepared-dataset contract").
 
 from __future__ import annotations
 
-FORMAT_VERSION = 1
+# 2 added CANDIDATES and PROTOCOL_KEY; readers take format 1 (no
+# candidates, strong generalization) too.
+FORMAT_VERSION = 2
+READABLE_FORMAT_VERSIONS = (1, 2)
 
 # Split names, in the order the pipeline writes and TFDS lists them.
 TRAIN = "train"
@@ -18,13 +21,30 @@ TEST = "test"
 SPLITS = (TRAIN, VALIDATION, TEST)
 HELDOUT_SPLITS = (VALIDATION, TEST)
 
-# Feature keys. Every record carries all four (empty lists where unused),
-# because TFDS features belong to the whole dataset.
+# Feature keys. Every record carries all of them (empty lists where
+# unused), because TFDS features belong to the whole dataset.
 USER_ID = "user_id"  # bytes: the raw user id
 ITEMS = "items"  # int64 list: sorted unique item indices (train)
 FOLD_IN = "fold_in"  # int64 list: sorted unique item indices (held-out users)
 HELDOUT = "heldout"  # int64 list: sorted unique item indices, disjoint
-ITEM_KEYS = (ITEMS, FOLD_IN, HELDOUT)
+# int64 list, leave-one-out held-out splits only: the items the held-out
+# item is ranked among, in the order NCF's evaluation visits them (the
+# sampled negatives as drawn or as NCF's file lists them, then the held-out
+# item); NCF's files may repeat an item. Empty under strong generalization.
+CANDIDATES = "candidates"
+ITEM_KEYS = (ITEMS, FOLD_IN, HELDOUT, CANDIDATES)
+
+# The evaluation protocol a dataset was prepared for, metadata.json's
+# PROTOCOL_KEY (absent in datasets of format 1: strong generalization).
+PROTOCOL_KEY = "protocol"
+# The paper's (§4.1): disjoint training and held-out users, each held-out
+# user's clicks split into fold-in and held-out items, full ranking.
+STRONG_GENERALIZATION = "strong-generalization"
+# NCF's (He et al. 2017), the paper's Table 3: every user trains; the
+# held-out split holds each user's training items as fold-in, one held-out
+# item and its candidates (it and sampled negatives) to rank it among.
+LEAVE_ONE_OUT = "leave-one-out"
+PROTOCOLS = (STRONG_GENERALIZATION, LEAVE_ONE_OUT)
 
 # Files of a prepared dataset directory.
 VOCAB_FILE = "items.txt"  # raw item id per line; line number = item index
@@ -100,6 +120,7 @@ def parse_spec() -> dict:
         ITEMS: tf.io.VarLenFeature(tf.int64),
         FOLD_IN: tf.io.VarLenFeature(tf.int64),
         HELDOUT: tf.io.VarLenFeature(tf.int64),
+        CANDIDATES: tf.io.VarLenFeature(tf.int64),
     }
 
 

@@ -25,7 +25,11 @@ Names: a metric has one spelling everywhere, ``recall_at_20``,
 ``ndcg_at_100`` (:func:`metric_name`): Keras logs (``val_ndcg_at_100``),
 TensorBoard tags, metrics.json, per-user CSV columns, the tuner's
 objective and the docs. :func:`label` gives the paper's way of writing it
-for tables and plots (``NDCG@100``).
+for tables and plots (``NDCG@100``). The leave-one-out protocol's
+names are here too; its ranking among candidates is ``tf_multvae.sampled``.
+
+The module is longer than 300 lines because every metric's docstring
+states its definition from the paper next to the code that computes it.
 """
 
 from __future__ import annotations
@@ -38,8 +42,10 @@ import tensorflow as tf
 from tf_multvae import features
 
 _INT64_MAX = np.iinfo(np.int64).max
-METRICS = ("recall", "ndcg")  # the metric families; names via metric_name
-_LABELS = {"recall": "Recall", "ndcg": "NDCG"}
+# The metric families; names via metric_name. "hr" (hit ratio) is the
+# leave-one-out protocol's, where NDCG is over the sampled candidates.
+METRICS = ("recall", "ndcg", "hr")
+_LABELS = {"recall": "Recall", "ndcg": "NDCG", "hr": "HR"}
 
 
 def metric_name(metric: str, k: int) -> str:
@@ -47,7 +53,7 @@ def metric_name(metric: str, k: int) -> str:
     ``"ndcg_at_100"``.
 
     Raises:
-        ValueError: ``metric`` is not ``"recall"`` or ``"ndcg"``.
+        ValueError: ``metric`` is not one of :data:`METRICS`.
     """
     if metric not in METRICS:
         raise ValueError(f"metric must be one of {METRICS}, not {metric!r}")
@@ -69,28 +75,61 @@ PAPER_METRICS = tuple(
 SELECTION_METRIC = metric_name("ndcg", 100)
 VALIDATION_PREFIX = "val_"  # Keras's prefix of validation logs
 
+# The leave-one-out protocol's (NCF's; the paper's Table 3): HR@10 and
+# NDCG@10 of the one held-out item ranked among its candidates, NDCG@10
+# also selecting the epoch.
+SAMPLED_CUTOFFS = {"hr": (10,), "ndcg": (10,)}
+SAMPLED_METRICS = tuple(
+    metric_name(metric, k) for metric, ks in SAMPLED_CUTOFFS.items() for k in ks
+)
+SAMPLED_SELECTION_METRIC = metric_name("ndcg", 10)
 
-def cutoffs(ks: Sequence[int] | None) -> dict[str, tuple[int, ...]]:
-    """Cutoffs per metric: the paper's for None, else each k for both.
+
+def cutoffs(
+    ks: Sequence[int] | None, protocol: str = features.STRONG_GENERALIZATION
+) -> dict[str, tuple[int, ...]]:
+    """Cutoffs per metric family of ``protocol``: the paper's for None,
+    else each k for both (Recall and NDCG, or HR and NDCG).
 
     Raises:
-        ValueError: an empty ``ks`` or a cutoff below 1.
+        ValueError: an empty ``ks``, a cutoff below 1, or an unknown
+            protocol.
     """
+    if protocol not in features.PROTOCOLS:
+        raise ValueError(
+            f"protocol must be one of {features.PROTOCOLS}, not {protocol!r}"
+        )
+    paper = (
+        SAMPLED_CUTOFFS if protocol == features.LEAVE_ONE_OUT else PAPER_CUTOFFS
+    )
     if ks is None:
-        return dict(PAPER_CUTOFFS)
+        return dict(paper)
     ks = tuple(sorted({int(k) for k in ks}))
     if not ks or ks[0] < 1:
         raise ValueError(f"cutoffs k must be >= 1, got {list(ks)}")
-    return {metric: ks for metric in METRICS}
+    return {metric: ks for metric in paper}
 
 
-def metric_names(ks: Sequence[int] | None = None) -> tuple[str, ...]:
-    """``recall_at_k`` for every k, then ``ndcg_at_k`` (see cutoffs)."""
+def metric_names(
+    ks: Sequence[int] | None = None,
+    protocol: str = features.STRONG_GENERALIZATION,
+) -> tuple[str, ...]:
+    """``recall_at_k`` (``hr_at_k`` under leave-one-out) for every k, then
+    ``ndcg_at_k`` (see cutoffs)."""
     return tuple(
         metric_name(metric, k)
-        for metric, values in cutoffs(ks).items()
+        for metric, values in cutoffs(ks, protocol).items()
         for k in values
     )
+
+
+def selection_metric(protocol: str) -> str:
+    """The metric that selects the best epoch (and grid point) under
+    ``protocol``: NDCG@100, or NDCG@10 over the candidates."""
+    cutoffs(None, protocol)  # checks the name
+    if protocol == features.LEAVE_ONE_OUT:
+        return SAMPLED_SELECTION_METRIC
+    return SELECTION_METRIC
 
 
 def _is_item(item_ids: tf.Tensor) -> tf.Tensor:

@@ -143,6 +143,7 @@ def make_example(
     items: Sequence[int] = (),
     fold_in: Sequence[int] = (),
     heldout: Sequence[int] = (),
+    candidates: Sequence[int] = (),
 ) -> bytes:
     """One user's serialized example (the layout of encode_examples).
 
@@ -152,6 +153,7 @@ def make_example(
         features.ITEMS: items,
         features.FOLD_IN: fold_in,
         features.HELDOUT: heldout,
+        features.CANDIDATES: candidates,
     }
     body = _entry(_KEYS[features.USER_ID], _bytes_feature(user_id.encode()))
     for key in features.ITEM_KEYS:
