@@ -225,7 +225,9 @@ def eval_dataset(
     Returns:
         A dataset of dicts: ``"fold_in"`` int64 ``[batch, L1]`` (the
         model's input) and ``"heldout"`` int64 ``[batch, L2]`` (the
-        targets), both padded with ``features.PAD``, and, when asked,
+        targets), both padded with ``features.PAD``; for a dataset of the
+        leave-one-out protocol also ``"candidates"`` int64 ``[batch, L3]``
+        (what the held-out item is ranked among); and, when asked,
         ``"user_id"`` string ``[batch]``.
 
     Raises:
@@ -238,6 +240,8 @@ def eval_dataset(
     _check_batch_size(batch_size)
     info = load_info(data_dir)
     keys = (features.FOLD_IN, features.HELDOUT)
+    if info.protocol == features.LEAVE_ONE_OUT:
+        keys += (features.CANDIDATES,)
     if with_user_ids:
         keys += (features.USER_ID,)
     ds = _records(shard_files(info.directory, split)).cache()

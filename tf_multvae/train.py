@@ -183,7 +183,6 @@ def main(argv=None) -> int:
     run_dir = args.run_dir or os.path.join(
         "runs", f"{args.dataset}-{config.model.kind}"
     )
-    from tf_multvae import metrics
     from tf_multvae.training import loop
 
     if args.grid:
@@ -200,11 +199,13 @@ def main(argv=None) -> int:
     if code:
         return code
     test = result["test"]
+    names = [name for name, value in test.items() if isinstance(value, dict)]
+    names.sort(key=lambda name: not name.startswith("ndcg"))  # NDCG first
     print(
         f"best epoch {result['best_epoch']}; test users {test['users']}: "
         + ", ".join(
             f"{name} {test[name]['mean']:.4f} ± {test[name]['stderr']:.4f}"
-            for name in (metrics.SELECTION_METRIC, *metrics.PAPER_METRICS[:2])
+            for name in names
         )
     )
     print(f"run directory: {os.path.abspath(run_dir)}")

@@ -1,4 +1,4 @@
-"""A baseline's hyperparameter grid, chosen by validation NDCG@100.
+"""A baseline's hyperparameter grid, chosen on the validation users.
 
 ``python -m tf_multvae.baselines --model wmf --grid --data-dir D
 --run-dir R`` fits every point of the model's grid (the paper's, Section
@@ -6,7 +6,9 @@
 0.5, 1, 5}; EASE λ over a log grid), each in its own run directory
 ``R/points/NAME`` written by the baselines command, and selects the point
 with the best validation NDCG@100 (the same metric code and split that
-select the models' best epoch). It writes ``R/grid.json`` and
+select the models' best epoch; under the leave-one-out protocol NDCG@10
+over the candidates, and a dataset without validation users has no
+grid). It writes ``R/grid.json`` and
 ``R/grid.md`` (every point: hyperparameters, validation and test
 NDCG@100, fit seconds) and copies the best point's run directory to
 ``R/best``.
@@ -70,10 +72,10 @@ def point_name(values: dict) -> str:
     return ",".join(f"{k}={values[k]:g}" for k in sorted(values))
 
 
-def _row(values: dict, result: dict) -> dict:
-    """A point's validation NDCG@100: a baseline's one value, a trained
-    model's best epoch's (the epoch its run keeps)."""
-    name = metrics.SELECTION_METRIC
+def _row(values: dict, result: dict, name: str) -> dict:
+    """A point's validation ``name`` (NDCG@100, or NDCG@10 under
+    leave-one-out): a baseline's one value, a trained model's best
+    epoch's (the epoch its run keeps)."""
     finite = [v for v in result["validation"][name] if v is not None]
     return {
         "point": point_name(values),
@@ -112,9 +114,16 @@ def run_grid(
         ValueError, FileNotFoundError: bad flags or data, or a run
             directory holding another grid (without ``overwrite``).
     """
+    from tf_multvae import datadir
     from tf_multvae.baselines import runner
 
     todo = points(kind, fixed)
+    selection = metrics.selection_metric(datadir.load_info(data_dir).protocol)
+    if not datadir.count_users(data_dir, "validation"):
+        raise ValueError(
+            f"--grid selects by validation {metrics.label(selection)} but "
+            f"{data_dir} has no validation users; fit single points instead"
+        )
     if fit is None:
         from tf_multvae import baselines
 
@@ -146,13 +155,14 @@ def run_grid(
         except FileNotFoundError:
             print(f"== {kind} {point_name(values)}", flush=True)
             result = fit(values, point_dir)
-        rows.append(_row(values, result))
+        rows.append(_row(values, result, selection))
     best = max(rows, key=lambda r: r["validation"])
     _copy_best(os.path.join(run_dir, POINTS, best["point"]), run_dir)
     grid = {
         "kind": kind,
         "data_dir": os.path.abspath(data_dir),
-        "selected_by": f"validation {metrics.SELECTION_METRIC}",
+        "metric": selection,
+        "selected_by": f"validation {selection}",
         "rows": rows,
         "best": best,
     }
@@ -175,7 +185,7 @@ def _copy_best(point_dir: str, run_dir: str) -> None:
 
 def markdown(grid: dict) -> str:
     """The grid as a markdown table, the best point marked."""
-    label = metrics.label(metrics.SELECTION_METRIC)
+    label = metrics.label(grid.get("metric", metrics.SELECTION_METRIC))
     lines = [
         f"{grid['kind']} grid on {grid['data_dir']}, selected by "
         f"validation {label}",

@@ -48,7 +48,6 @@ def run(
             or its solve went wrong.
     """
     from tf_multvae import datadir
-    from tf_multvae import metrics
     from tf_multvae.reports import evaluation
     from tf_multvae.reports import runs
 
@@ -68,7 +67,11 @@ def run(
     model = baselines.fit(model.config, data_dir)
     seconds = time.time() - started
     per_user = evaluation.per_user_metrics(model, data_dir, "test", batch_size)
-    validation = evaluation.evaluate(model, data_dir, "validation", batch_size)
+    validation = {}  # none where the dataset has no validation users
+    if datadir.count_users(data_dir, "validation"):
+        validation = evaluation.evaluate(
+            model, data_dir, "validation", batch_size
+        )
     result = {
         "test": evaluation.summarize(per_user),
         "validation": {
@@ -82,6 +85,8 @@ def run(
     }
     rundir.write_json(os.path.join(run_dir, rundir.METRICS), result)
     runs.write_per_user(
-        rundir.per_user_path(run_dir, "test"), per_user, metrics.PAPER_METRICS
+        rundir.per_user_path(run_dir, "test"),
+        per_user,
+        evaluation.metric_keys(per_user),
     )
     return result

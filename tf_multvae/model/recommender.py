@@ -7,7 +7,9 @@ over the batch, the negative log-likelihood plus a model's regularizer
 term (:meth:`RecommenderModel.regularizer`); ``test_step`` takes
 evaluation batches ``{"fold_in": ids, "heldout": ids}`` and tracks
 NDCG@100 and Recall@20/50 over the users that have held-out items (§4.2),
-so ``fit(validation_data=...)`` logs ``val_ndcg_at_100``.
+so ``fit(validation_data=...)`` logs ``val_ndcg_at_100``. A model built
+for the leave-one-out protocol (``protocol``) tracks HR@10 and NDCG@10 of
+each held-out item among its ``"candidates"`` instead (``val_ndcg_at_10``).
 """
 
 from __future__ import annotations
@@ -18,15 +20,22 @@ import tensorflow as tf
 from tf_multvae import config as cfg
 from tf_multvae import features
 from tf_multvae import metrics
+from tf_multvae import sampled
 from tf_multvae.model import layers
 from tf_multvae.model import losses
 
 # The order of the trackers is part of saved backups: keep it.
-RANKING_METRICS = (
-    metrics.SELECTION_METRIC,
-    metrics.metric_name("recall", 20),
-    metrics.metric_name("recall", 50),
-)
+RANKING_METRICS = {
+    features.STRONG_GENERALIZATION: (
+        metrics.SELECTION_METRIC,
+        metrics.metric_name("recall", 20),
+        metrics.metric_name("recall", 50),
+    ),
+    features.LEAVE_ONE_OUT: (
+        metrics.SAMPLED_SELECTION_METRIC,
+        metrics.metric_name("hr", 10),
+    ),
+}
 
 
 def _check_likelihood(likelihood: str) -> str:
@@ -49,19 +58,23 @@ def _per_replica(loss: tf.Tensor) -> tf.Tensor:
 
 
 def stack_eval_batch(batch: dict) -> tf.Tensor:
-    """``{"fold_in", "heldout"}`` -> int64 ``[batch, 2, L]``, -1 padded.
+    """``{"fold_in", "heldout"[, "candidates"]}`` -> int64 ``[batch, 2 or
+    3, L]``, -1 padded.
 
     Keras under MultiWorkerMirroredStrategy reduces a first evaluation
     batch to build the model and cannot reduce a dict; one tensor works.
     """
-    fold_in, heldout = batch[features.FOLD_IN], batch[features.HELDOUT]
-    width = tf.maximum(tf.shape(fold_in)[1], tf.shape(heldout)[1])
+    keys = [features.FOLD_IN, features.HELDOUT]
+    if features.CANDIDATES in batch:
+        keys.append(features.CANDIDATES)
+    lists = [batch[key] for key in keys]
+    width = tf.reduce_max([tf.shape(ids)[1] for ids in lists])
 
     def pad(ids):
         extra = width - tf.shape(ids)[1]
         return tf.pad(ids, [[0, 0], [0, extra]], constant_values=features.PAD)
 
-    return tf.stack([pad(fold_in), pad(heldout)], axis=1)
+    return tf.stack([pad(ids) for ids in lists], axis=1)
 
 
 def _logs(trackers) -> dict:
@@ -86,7 +99,26 @@ class RecommenderModel(keras.Model):
     :meth:`regularizer`, the term added to the negative log-likelihood:
     beta_t * KL for Mult-VAE^PR, lambda * ||W||^2 for Mult-DAE; a model
     with a loss of its own overrides :meth:`per_user_nll` (CDAE).
+
+    Args:
+        protocol: the evaluation protocol of the dataset it trains on
+            (``features.PROTOCOLS``), which decides what :meth:`test_step`
+            computes and tracks.
     """
+
+    def __init__(
+        self, protocol: str = features.STRONG_GENERALIZATION, **kwargs
+    ):
+        super().__init__(**kwargs)
+        if protocol not in RANKING_METRICS:
+            raise ValueError(
+                f"protocol must be one of {features.PROTOCOLS}, not "
+                f"{protocol!r}"
+            )
+        self.protocol = protocol
+
+    def get_config(self):
+        return {**super().get_config(), "protocol": self.protocol}
 
     def _set_shared(
         self,
@@ -138,7 +170,8 @@ class RecommenderModel(keras.Model):
             keras.metrics.Mean(name=name) for name in ("loss", "nll", term)
         ]
         self.ranking_trackers = [
-            keras.metrics.Mean(name=name) for name in RANKING_METRICS
+            keras.metrics.Mean(name=name)
+            for name in RANKING_METRICS[self.protocol]
         ]
 
     def build(self, input_shape):
@@ -210,25 +243,38 @@ class RecommenderModel(keras.Model):
         return self.score(x)
 
     def test_step(self, data):
-        """Ranking metrics of one evaluation batch (§4.2).
+        """Ranking metrics of one evaluation batch (§4.2, or NCF's).
 
         Args:
             data: ``{"fold_in": int64 [batch, L1], "heldout": int64
-                [batch, L2]}``, both padded with -1, or the two stacked
-                as int64 ``[batch, 2, L]`` (see :func:`stack_eval_batch`).
+                [batch, L2]}``, both padded with -1 (under leave-one-out
+                also ``"candidates"``), or the lists stacked as int64
+                ``[batch, 2 or 3, L]`` (see :func:`stack_eval_batch`).
 
         Returns:
-            ``{"ndcg_at_100", "recall_at_20", "recall_at_50"}``: running
-            means over the users with held-out items.
+            ``{"ndcg_at_100", "recall_at_20", "recall_at_50"}`` (under
+            leave-one-out ``{"ndcg_at_10", "hr_at_10"}``): running means
+            over the users that are scored.
         """
         x, _, _ = keras.utils.unpack_x_y_sample_weight(data)
         if isinstance(x, dict):
             fold_in, heldout = x[features.FOLD_IN], x[features.HELDOUT]
+            candidates = x.get(features.CANDIDATES)
         else:
             fold_in, heldout = x[:, 0], x[:, 1]
+            candidates = x[:, 2] if x.shape[1] == 3 else None
         scores = self.score(fold_in)  # [batch, n_items]
-        per_user = metrics.ranking_metrics(scores, fold_in, heldout)
-        weight = tf.cast(metrics.has_heldout(heldout), tf.float32)  # [batch]
+        if self.protocol == features.LEAVE_ONE_OUT:
+            if candidates is None:
+                raise ValueError(
+                    "a leave-one-out model evaluates batches with candidates"
+                )
+            per_user = sampled.sampled_metrics(scores, candidates, heldout)
+            scored = sampled.has_candidates(candidates, heldout)
+        else:
+            per_user = metrics.ranking_metrics(scores, fold_in, heldout)
+            scored = metrics.has_heldout(heldout)
+        weight = tf.cast(scored, tf.float32)  # [batch]
         for tracker in self.ranking_trackers:
             tracker.update_state(per_user[tracker.name], sample_weight=weight)
         return _logs(self.ranking_trackers)

@@ -22,7 +22,12 @@ from tf_multvae import cli
 from tf_multvae import features
 from tf_multvae import rundir
 
-DEFAULT_CUTOFFS = (20, 50, 100)
+# The default --k: the paper's cutoffs for Recall@k and NDCG@k, or
+# NCF's for HR@k and NDCG@k on a leave-one-out dataset.
+DEFAULT_CUTOFFS = {
+    features.STRONG_GENERALIZATION: (20, 50, 100),
+    features.LEAVE_ONE_OUT: (10,),
+}
 
 
 def _cutoffs(text: str) -> tuple[int, ...]:
@@ -49,8 +54,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--k",
         type=_cutoffs,
-        default=DEFAULT_CUTOFFS,
-        help="cutoffs, comma-separated (20,50,100)",
+        help="cutoffs, comma-separated (20,50,100; leave-one-out: 10)",
     )
     p.add_argument(
         "--data-dir", help="prepared dataset (default: the run's config)"
@@ -64,7 +68,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def run(
     run_dir: str,
     split: str = features.TEST,
-    ks: tuple[int, ...] = DEFAULT_CUTOFFS,
+    ks: tuple[int, ...] | None = None,
     data_dir: str | None = None,
     batch_size: int = 500,
 ) -> dict:
@@ -73,22 +77,25 @@ def run(
     Returns:
         The JSON written: ``split``, ``data_dir``, ``k`` and ``metrics``
         (``evaluation.summarize``: each metric's mean and stderr, users).
+        ``ks`` None: :data:`DEFAULT_CUTOFFS` of the dataset's protocol.
 
     Raises:
         FileNotFoundError, ValueError: not a run directory, a missing
             dataset, or a cutoff above the number of items.
     """
-    from tf_multvae import metrics
+    from tf_multvae import datadir
     from tf_multvae.reports import evaluation
     from tf_multvae.reports import runs
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
     scorer, data_dir = runs.load_scorer(run_dir, data_dir)
+    if ks is None:
+        ks = DEFAULT_CUTOFFS[datadir.load_info(data_dir).protocol]
     per_user = evaluation.per_user_metrics(
         scorer, data_dir, split, batch_size, ks
     )
-    names = metrics.metric_names(ks)
+    names = evaluation.metric_keys(per_user)
     result = {
         "split": split,
         "data_dir": os.path.abspath(data_dir),

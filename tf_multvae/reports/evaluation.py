@@ -1,9 +1,12 @@
-"""Evaluating a model on held-out users, per the paper's protocol (§4.2).
+"""Evaluating a model on held-out users, per the dataset's protocol.
 
-Ranks all items by the model's scores after masking each user's fold-in
-items with -inf, then scores the held-out items with Recall@20, Recall@50
-and NDCG@100 (``tf_multvae.metrics``), or with Recall@k and NDCG@k at any
-cutoffs asked for. Users without held-out items are excluded and counted.
+The paper's (§4.2): ranks all items by the model's scores after masking
+each user's fold-in items with -inf, then scores the held-out items with
+Recall@20, Recall@50 and NDCG@100 (``tf_multvae.metrics``), or with
+Recall@k and NDCG@k at any cutoffs asked for. Users without held-out items
+are excluded and counted. Under the leave-one-out protocol (NCF's, the
+paper's Table 3) the held-out item is ranked among its candidates instead,
+HR@10 and NDCG@10 (``tf_multvae.sampled``), or HR@k and NDCG@k.
 
 Works through the evaluation set one chunk of users at a time (a batch of
 ``data.eval_dataset``): only ``batch_size`` × n_items scores exist at once,
@@ -24,6 +27,7 @@ from tf_multvae import data
 from tf_multvae import datadir
 from tf_multvae import features
 from tf_multvae import metrics
+from tf_multvae import sampled
 
 # Per-user arrays besides the metrics (see per_user_metrics).
 COUNT_KEYS = ("n_fold_in", "n_heldout")
@@ -55,27 +59,38 @@ def per_user_metrics(
         split: ``"validation"`` or ``"test"``.
         batch_size: users scored at once (memory: batch_size × n_items
             float32 scores).
-        ks: cutoffs for both Recall@k and NDCG@k; None: the paper's
-            Recall@20, Recall@50 and NDCG@100.
+        ks: cutoffs for both Recall@k and NDCG@k (HR@k and NDCG@k under
+            leave-one-out); None: the paper's Recall@20, Recall@50 and
+            NDCG@100 (HR@10 and NDCG@10).
 
     Returns:
         In file order, n = users in the split: ``user_id`` (bytes ``[n]``),
-        ``scored`` (bool ``[n]``: has held-out items), ``n_fold_in`` and
-        ``n_heldout`` (int64 ``[n]``) and one float32 ``[n]`` array per
-        name of ``metrics.metric_names(ks)`` (0 for users that are not scored).
+        ``scored`` (bool ``[n]``: has held-out items, and candidates under
+        leave-one-out), ``n_fold_in`` and ``n_heldout`` (int64 ``[n]``) and
+        one float32 ``[n]`` array per name of
+        ``metrics.metric_names(ks, protocol)`` (0 for users that are not
+        scored).
 
     Raises:
         ValueError: a cutoff above the number of items, or an empty split.
     """
-    n_items = datadir.load_info(data_dir).n_items
-    per_metric = metrics.cutoffs(ks)
+    info = datadir.load_info(data_dir)
+    per_metric = metrics.cutoffs(ks, info.protocol)
     largest = max(k for values in per_metric.values() for k in values)
-    if largest > n_items:
+    if info.protocol == features.STRONG_GENERALIZATION and (
+        largest > info.n_items
+    ):
         raise ValueError(
-            f"cutoff k={largest} exceeds the {n_items} items of {data_dir}"
+            f"cutoff k={largest} exceeds the {info.n_items} items of {data_dir}"
         )
     ds = data.eval_dataset(data_dir, split, batch_size, with_user_ids=True)
     ids = tf.TensorSpec([None, None], tf.int64)
+
+    def counts(fold_in, heldout) -> dict:
+        return {
+            "n_fold_in": tf.reduce_sum(tf.cast(fold_in >= 0, tf.int64), 1),
+            "n_heldout": tf.reduce_sum(tf.cast(heldout >= 0, tf.int64), 1),
+        }
 
     # One trace for every batch width.
     @tf.function(input_signature=[ids, ids])
@@ -85,26 +100,48 @@ def per_user_metrics(
             scores, fold_in, heldout, per_metric["recall"], per_metric["ndcg"]
         )
         out["scored"] = metrics.has_heldout(heldout)
-        out["n_fold_in"] = tf.reduce_sum(tf.cast(fold_in >= 0, tf.int64), 1)
-        out["n_heldout"] = tf.reduce_sum(tf.cast(heldout >= 0, tf.int64), 1)
-        return out
+        return {**out, **counts(fold_in, heldout)}
+
+    @tf.function(input_signature=[ids, ids, ids])
+    def sampled_step(fold_in, heldout, candidates):
+        scores = model.score(fold_in)  # [batch, n_items]
+        out = sampled.sampled_metrics(
+            scores, candidates, heldout, per_metric["hr"], per_metric["ndcg"]
+        )
+        out["scored"] = sampled.has_candidates(candidates, heldout)
+        return {**out, **counts(fold_in, heldout)}
 
     parts: dict[str, list] = {}
     for batch in ds:
-        out = step(batch[features.FOLD_IN], batch[features.HELDOUT])
+        if info.protocol == features.LEAVE_ONE_OUT:
+            out = sampled_step(
+                batch[features.FOLD_IN],
+                batch[features.HELDOUT],
+                batch[features.CANDIDATES],
+            )
+        else:
+            out = step(batch[features.FOLD_IN], batch[features.HELDOUT])
         out["user_id"] = batch[features.USER_ID]
         for key, value in out.items():
             parts.setdefault(key, []).append(value.numpy())
     if not parts:
         raise ValueError(f"{data_dir}: the {split} split has no users")
-    return {key: np.concatenate(value) for key, value in parts.items()}
+    order = (
+        "user_id",
+        "scored",
+        *COUNT_KEYS,
+        *metrics.metric_names(ks, info.protocol),
+    )
+    return {key: np.concatenate(parts[key]) for key in order}
 
 
 def summarize(
-    per_user: dict[str, np.ndarray],
-    names: Sequence[str] = metrics.PAPER_METRICS,
+    per_user: dict[str, np.ndarray], names: Sequence[str] | None = None
 ) -> dict:
     """Mean and standard error of each metric over the scored users.
+
+    ``names``: the metrics to summarize; None: every metric that
+    ``per_user`` holds (:func:`metric_keys`).
 
     Returns:
         ``{"recall_at_20": {"mean", "stderr"}, ..., "users": scored users,
@@ -112,7 +149,7 @@ def summarize(
     """
     scored = per_user["scored"].astype(bool)
     out = {}
-    for name in names:
+    for name in metric_keys(per_user) if names is None else names:
         values = per_user[name][scored]
         if values.size:
             mean, stderr = metrics.mean_and_stderr(values)
@@ -124,6 +161,13 @@ def summarize(
     return out
 
 
+def metric_keys(per_user: dict[str, np.ndarray]) -> tuple[str, ...]:
+    """The metric arrays of a :func:`per_user_metrics` result, in order."""
+    return tuple(
+        key for key in per_user if key not in ("user_id", "scored", *COUNT_KEYS)
+    )
+
+
 def evaluate(
     model: Scorer,
     data_dir: str,
@@ -133,7 +177,7 @@ def evaluate(
 ) -> dict:
     """Summary metrics of ``model`` on ``split`` (see :func:`summarize`)."""
     per_user = per_user_metrics(model, data_dir, split, batch_size, ks)
-    return summarize(per_user, metrics.metric_names(ks))
+    return summarize(per_user)
 
 
 def format_table(summary: dict, title: str) -> str:

@@ -48,7 +48,7 @@ NAMES = {
     "popularity": "Popularity",
 }
 COLUMNS = paper.COLUMNS  # recall_at_20, recall_at_50, ndcg_at_100
-_OWN_FLAGS = ("--model", "--run-dir", "--data-dir")
+OWN_FLAGS = ("--model", "--run-dir", "--data-dir")
 
 
 def _train_row(
@@ -243,7 +243,7 @@ def main(argv=None) -> int:
         "--collect-only", action="store_true", help="read finished runs only"
     )
     args, train_flags = p.parse_known_args(argv)
-    own = [f for f in train_flags if f.split("=")[0] in _OWN_FLAGS]
+    own = [f for f in train_flags if f.split("=")[0] in OWN_FLAGS]
     if own:
         p.error(f"table2 sets {', '.join(own)} itself for each of its rows")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -87,17 +87,28 @@ class StepScalars(keras.callbacks.Callback):
 
 
 class BestWeights(keras.callbacks.Callback):
-    """Keeps the weights of the best epoch by validation NDCG@100.
+    """Keeps the weights of the best epoch by a validation metric.
 
-    ``best.json`` holds the best value and epoch and the validation history;
-    it survives restarts (Keras's ModelCheckpoint forgets its best value).
+    ``monitor``: the Keras log that selects (``MONITOR``, validation
+    NDCG@100; under leave-one-out ``val_ndcg_at_10``); None where the
+    dataset has no validation users, and then the last epoch is kept
+    (a fixed number of epochs). ``best.json`` holds the best value and
+    epoch and the validation history; it survives restarts (Keras's
+    ModelCheckpoint forgets its best value).
     """
 
-    def __init__(self, run_dir: str, initial_epoch: int, guard: NanGuard):
+    def __init__(
+        self,
+        run_dir: str,
+        initial_epoch: int,
+        guard: NanGuard,
+        monitor: str | None = MONITOR,
+    ):
         super().__init__()
         self._weights = os.path.join(run_dir, rundir.BEST_WEIGHTS)
         self._state_path = os.path.join(run_dir, rundir.BEST_STATE)
         self._guard = guard
+        self._monitor = monitor
         self.state = {"best": None, "best_epoch": None, "history": {}}
         if os.path.exists(self._state_path):
             with open(self._state_path) as f:
@@ -116,14 +127,20 @@ class BestWeights(keras.callbacks.Callback):
                 self.state["history"].setdefault(name[len(VAL) :], []).append(
                     float(value)
                 )
-        value = float(logs.get(MONITOR, float("nan")))
-        best = self.state["best"]
-        if math.isfinite(value) and (best is None or value > best):
-            tmp = self._weights + ".tmp.weights.h5"
-            self.model.save_weights(tmp, overwrite=True)
-            os.replace(tmp, self._weights)
-            self.state.update(best=value, best_epoch=epoch + 1)
+        if self._monitor is None:  # no validation: the latest epoch
+            self._save(epoch, None)
+        else:
+            value = float(logs.get(self._monitor, float("nan")))
+            best = self.state["best"]
+            if math.isfinite(value) and (best is None or value > best):
+                self._save(epoch, value)
         rundir.write_json(self._state_path, self.state)
+
+    def _save(self, epoch: int, value: float | None) -> None:
+        tmp = self._weights + ".tmp.weights.h5"
+        self.model.save_weights(tmp, overwrite=True)
+        os.replace(tmp, self._weights)
+        self.state.update(best=value, best_epoch=epoch + 1)
 
 
 class EpochBackup(keras.callbacks.Callback):

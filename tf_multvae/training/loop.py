@@ -1,6 +1,8 @@
 """Training a configuration by the paper's protocol, as a library.
 
-:func:`run` trains, keeps the best epoch by validation NDCG@100 and
+:func:`run` trains, keeps the best epoch by validation NDCG@100 (under
+the leave-one-out protocol NDCG@10 over the candidates, or the last epoch
+of a fixed count where the dataset has no validation users) and
 evaluates it on the test users, writing the run directory
 (docs/design.md, "Run directories"). :func:`build_compiled_model` and
 :func:`fit_data` are the pieces the search (``tuning/``) trains its
@@ -19,13 +21,19 @@ from tf_multvae import rundir
 
 
 def build_compiled_model(
-    config: cfg.RunConfig, n_items: int, n_users: int | None = None
+    config: cfg.RunConfig,
+    n_items: int,
+    n_users: int | None = None,
+    protocol: str | None = None,
 ):
     """The model of ``config``, built and compiled with its learning rate.
 
     Call it under the strategy's scope. ``n_users``: the training users,
-    which a CDAE (one vector per training user) needs.
+    which a CDAE (one vector per training user) needs; ``protocol``: the
+    dataset's (``DatasetInfo.protocol``; None: strong generalization),
+    which decides the metrics of its evaluation.
     """
+    from tf_multvae import features
     from tf_multvae.model import build_model
     from tf_multvae.model import compile_model
 
@@ -56,6 +64,7 @@ def build_compiled_model(
         )
     else:
         hparams.update(weight_decay=m.weight_decay)
+    hparams["protocol"] = protocol or features.STRONG_GENERALIZATION
     model = build_model(m.kind, n_items, **hparams)
     compile_model(model, t.learning_rate)
     return model
@@ -72,7 +81,8 @@ def fit_data(
 
     Training batches for epochs ``initial_epoch`` .. ``train.epochs - 1``,
     seeded per epoch, and one pass over the validation users after each
-    epoch (which logs ``val_ndcg_at_100``).
+    epoch (which logs ``val_ndcg_at_100``, or ``val_ndcg_at_10`` under
+    leave-one-out); none where the dataset has no validation users.
 
     Args:
         stacked: validation batches as one tensor (``stack_eval_batch``),
@@ -91,19 +101,23 @@ def fit_data(
         epochs=(initial_epoch, train.epochs),
         with_user_index=with_user_index,
     )
+    out = dict(
+        x=train_ds,
+        steps_per_epoch=data.steps_per_epoch(data_dir, train.batch_size),
+        shuffle=False,  # the dataset shuffles, seeded per epoch
+    )
+    n_validation = datadir.count_users(data_dir, "validation")
+    if not n_validation:
+        return out
     # Repeated, with validation_steps one pass: Keras keeps one validation
     # iterator for the whole fit (under a distribution strategy too).
     valid_ds = data.eval_dataset(data_dir, "validation", train.batch_size)
     if stacked:
         valid_ds = valid_ds.map(stack_eval_batch)
     return dict(
-        x=train_ds,
-        steps_per_epoch=data.steps_per_epoch(data_dir, train.batch_size),
+        out,
         validation_data=valid_ds.repeat(),
-        validation_steps=math.ceil(
-            datadir.count_users(data_dir, "validation") / train.batch_size
-        ),
-        shuffle=False,  # the dataset shuffles, seeded per epoch
+        validation_steps=math.ceil(n_validation / train.batch_size),
     )
 
 
@@ -127,13 +141,13 @@ def _set_up(config: cfg.RunConfig, deterministic: bool):
     return strategy
 
 
-def _nan_message(guard, best_epoch=None) -> str:
+def _nan_message(guard, best_epoch=None, selection="NDCG@100") -> str:
     epoch, step = guard.stopped_at
     where = f"the loss became NaN in epoch {epoch + 1} (update {step})"
     if best_epoch is None:
         return (
-            f"{where}, before any epoch had a finite validation NDCG@100; "
-            "nothing to keep"
+            f"{where}, before any epoch had a finite validation "
+            f"{selection}; nothing to keep"
         )
     return f"{where}; kept the best weights so far (epoch {best_epoch})"
 
@@ -180,6 +194,7 @@ def run(
     import tensorflow as tf
 
     from tf_multvae import datadir
+    from tf_multvae import metrics
     from tf_multvae.reports import evaluation
     from tf_multvae.training import callbacks as cb
     from tf_multvae.training.strategy import is_chief
@@ -202,13 +217,23 @@ def run(
 
     with strategy.scope():
         n_users = datadir.count_users(data_dir, "train")
-        model = build_compiled_model(config, info.n_items, n_users)
+        model = build_compiled_model(
+            config, info.n_items, n_users, info.protocol
+        )
         model.optimizer.build(model.trainable_variables)
     guard = cb.NanGuard()
     backup = cb.EpochBackup(os.path.join(run_dir, rundir.BACKUP), model, guard)
     initial_epoch = backup.restore()
     anneal = (m.anneal_cap, m.total_anneal_steps) if m.kind == "vae" else None
-    best = cb.BestWeights(run_dir, initial_epoch, guard)
+    selection = metrics.selection_metric(info.protocol)
+    validates = datadir.count_users(data_dir, "validation") > 0
+    best = cb.BestWeights(
+        run_dir,
+        initial_epoch,
+        guard,
+        cb.VAL + selection if validates else None,
+    )
+    label = metrics.label(selection)
     callbacks = [
         guard,
         cb.StepScalars(os.path.join(run_dir, rundir.LOGS), t.log_every, anneal),
@@ -239,9 +264,9 @@ def run(
     best_path = os.path.join(run_dir, rundir.BEST_WEIGHTS)
     if not os.path.exists(best_path):
         if guard.stopped_at is not None:
-            raise FloatingPointError(_nan_message(guard))
+            raise FloatingPointError(_nan_message(guard, None, label))
         raise FloatingPointError(
-            "training produced no finite validation NDCG@100; nothing to keep"
+            f"training produced no finite validation {label}; nothing to keep"
         )
     model.load_weights(best_path)
     result = {
@@ -252,7 +277,7 @@ def run(
         "resumed_from_epoch": initial_epoch,
     }
     if guard.stopped_at is not None:
-        result["stopped"] = _nan_message(guard, best.state["best_epoch"])
+        result["stopped"] = _nan_message(guard, best.state["best_epoch"], label)
     if chief:
         model.save(os.path.join(run_dir, rundir.BEST_MODEL))
         rundir.write_json(os.path.join(run_dir, rundir.METRICS), result)
