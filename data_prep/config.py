@@ -5,6 +5,9 @@ The presets follow docs/design.md, "The paper's protocol" (preprocessing).
 A :class:`Layout` says how to read a dataset's raw files; a
 :class:`PrepConfig` says how to turn them into clicks and splits. Presets are
 named instances; the CLI overrides them with ``dataclasses.replace``.
+A preset prepares the paper's strong-generalization split unless its
+``protocol`` is leave-one-out (``--protocol``), which any layout with a
+time column can feed.
 """
 
 from __future__ import annotations
@@ -12,11 +15,20 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
+from tf_multvae import features
+
 USER = "user"
 ITEM = "item"
 RATING = "rating"
-ROLES = (USER, ITEM, RATING)
+# The two kinds of time column: integer seconds, or a YYYY-MM-DD date
+# (Netflix's). Read only when the protocol orders clicks in time.
+TIMESTAMP = "timestamp"
+DATE = "date"
+TIME_ROLES = (TIMESTAMP, DATE)
+ROLES = (USER, ITEM, RATING, *TIME_ROLES)
 ON_BAD_LINES = ("error", "skip")
+# NCF's evaluation ranks the held-out item among itself and 99 negatives.
+DEFAULT_NEGATIVES = 99
 
 
 @dataclass(frozen=True)
@@ -29,7 +41,9 @@ class Layout:
         sep: field separator; may be several characters (ML-1M's ``::``).
         header: whether each file starts with a header line to skip.
         columns: a name per field; ``user``, ``item`` and ``rating`` are the
-            roles the pipeline reads, other names are ignored.
+            roles the pipeline reads, ``timestamp`` (integer seconds) or
+            ``date`` (YYYY-MM-DD) the time it reads for leave-one-out;
+            other names are ignored.
         id_type: "int" (ids sorted numerically, as pandas sorts an integer
             column) or "str" (lexicographic; all-digit ids sort numerically).
         file_patterns: file globs tried in order when ``--raw`` is a directory.
@@ -57,10 +71,20 @@ class Layout:
                 )
         if self.columns.count(RATING) > 1:
             raise ValueError("--columns names 'rating' more than once")
+        times = [c for c in self.columns if c in TIME_ROLES]
+        if len(times) > 1:
+            raise ValueError(
+                f"--columns names more than one time column: {','.join(times)}"
+            )
 
     @property
     def has_rating(self) -> bool:
         return RATING in self.columns
+
+    @property
+    def time_column(self) -> str | None:
+        """The ``timestamp`` or ``date`` column, or None (no time)."""
+        return next((c for c in self.columns if c in TIME_ROLES), None)
 
 
 @dataclass(frozen=True)
@@ -85,6 +109,13 @@ class PrepConfig:
             targets and are not scored (5 in the authors' notebook).
         on_bad_lines: "error" stops at the first malformed line; "skip"
             counts and drops malformed lines.
+        protocol: ``features.STRONG_GENERALIZATION`` (the paper's split,
+            above) or ``features.LEAVE_ONE_OUT`` (NCF's: every user trains,
+            each user's latest click is its test item and the latest one
+            left its validation item, ranked among ``negatives`` sampled
+            items; needs a time column, and ``heldout_users`` None).
+        negatives: sampled negatives per held-out item under leave-one-out
+            (None there means :data:`DEFAULT_NEGATIVES`); None otherwise.
     """
 
     dataset: str
@@ -97,6 +128,8 @@ class PrepConfig:
     heldout_fraction: float = 0.2
     min_clicks_to_score: int = 5
     on_bad_lines: str = "error"
+    protocol: str = features.STRONG_GENERALIZATION
+    negatives: int | None = None
 
     def __post_init__(self):
         for name in ("min_item_users", "min_user_clicks"):
@@ -122,6 +155,35 @@ class PrepConfig:
             raise ValueError(
                 f"--threshold {self.threshold} needs a rating column, but the "
                 f"columns are {','.join(self.layout.columns)}"
+            )
+        self._check_protocol()
+
+    def _check_protocol(self):
+        if self.protocol not in features.PROTOCOLS:
+            raise ValueError(
+                f"--protocol must be one of {', '.join(features.PROTOCOLS)}, "
+                f"got {self.protocol!r}"
+            )
+        if self.protocol != features.LEAVE_ONE_OUT:
+            if self.negatives is not None:
+                raise ValueError(
+                    "--negatives applies to --protocol leave-one-out only"
+                )
+            return
+        if self.negatives is None:
+            object.__setattr__(self, "negatives", DEFAULT_NEGATIVES)
+        if self.negatives < 1:
+            raise ValueError(f"--negatives must be >= 1, got {self.negatives}")
+        if self.heldout_users is not None:
+            raise ValueError(
+                "--heldout-users does not apply to --protocol leave-one-out "
+                "(every user is in every split)"
+            )
+        if self.layout.time_column is None:
+            raise ValueError(
+                "--protocol leave-one-out needs a time column ('timestamp' "
+                "or 'date'), but the columns are "
+                f"{','.join(self.layout.columns)}"
             )
 
     def to_json(self) -> dict:

@@ -1,7 +1,7 @@
 """The Beam counters of a data prep run, named once for both sides.
 
 The stages count into Beam Metrics under :data:`NAMESPACE` with these names
-(``transforms.count``); the driver reads them back (``pipeline._counters``)
+(``transforms.count``); the driver reads them back (``beam_run.counters_of``)
 and ``output.build_metadata`` turns them into metadata.json. The comments,
 the per-split functions' docstrings and :data:`ROWS_FIELDS` /
 :data:`DROPPED_FIELDS` say where each lands there. Imports no Beam.
@@ -27,10 +27,17 @@ USERS_WITH_CLICKS = "users_with_clicks"  # counted, not in metadata.json
 USERS_DROPPED_BY_MIN_USER_CLICKS = "users_dropped_by_min_user_clicks"
 ROWS_DROPPED_BY_MIN_USER_CLICKS = "rows_dropped_by_min_user_clicks"
 # metadata.json heldout_users_per_split; with split_users, each held-out
-# split's users_with_no_known_item.
+# split's users_with_no_known_item. Under leave-one-out every kept user is
+# held out, so leave_one_out.SplitLatest counts them here.
 HELDOUT_USERS_PER_SPLIT = "heldout_users_per_split"
 
-# Per split, counted by grouping.DrawHeldout: metadata.json "splits".
+# Leave-one-out (leave_one_out.KeptUserItems): users with fewer than three
+# distinct items, too few for a training, a validation and a test item;
+# LEAVE_ONE_OUT_FIELDS below.
+USERS_DROPPED_WITH_FEWER_THAN_3_ITEMS = "users_dropped_with_fewer_than_3_items"
+
+# Per split, counted by grouping.DrawHeldout (leave_one_out.SplitLatest
+# under leave-one-out): metadata.json "splits".
 
 
 def split_users(split: str) -> str:
@@ -50,7 +57,9 @@ def split_interactions(split: str, key: str | None = None) -> str:
         split: a split name (``features.SPLITS``).
         key: None for the training split (splits.train.interactions);
             ``features.FOLD_IN`` or ``features.HELDOUT`` for a held-out
-            split (splits.SPLIT.fold_in_interactions, heldout_interactions).
+            split (splits.SPLIT.fold_in_interactions, heldout_interactions);
+            ``features.CANDIDATES`` under leave-one-out (splits.SPLIT.
+            candidates, the held-out items and their negatives).
     """
     if key is None:
         return f"{split}_interactions"
@@ -82,4 +91,10 @@ ROWS_FIELDS = {
 DROPPED_FIELDS = {
     "items_dropped_by_min_item_users": ITEMS_DROPPED_BY_MIN_ITEM_USERS,
     "users_dropped_by_min_user_clicks": USERS_DROPPED_BY_MIN_USER_CLICKS,
+}
+# After those, in leave-one-out datasets only: field -> counter.
+LEAVE_ONE_OUT_FIELDS = {
+    USERS_DROPPED_WITH_FEWER_THAN_3_ITEMS: (
+        USERS_DROPPED_WITH_FEWER_THAN_3_ITEMS
+    ),
 }

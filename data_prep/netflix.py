@@ -3,7 +3,9 @@
 
 A byte range may start in the middle of a movie's block; its first lines
 then belong to the last header before the range, which
-:func:`preceding_movie` finds by scanning the file backwards.
+:func:`preceding_movie` finds by scanning the file backwards. The Date
+field is parsed only when asked (``timestamps``), as the day's midnight in
+int64 seconds.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from data_prep.config import RATING
 from data_prep.config import USER
 from data_prep.config import Layout
 from data_prep.delimited import ORDER
+from data_prep.delimited import TIME
 from data_prep.delimited import empty_table
 from data_prep.delimited import fast_parse
 from data_prep.delimited import slow_parse
@@ -58,6 +61,7 @@ def read_netflix(
     rng: ByteRange,
     layout: Layout,
     on_bad_lines: str,
+    timestamps: bool = False,
 ) -> tuple[pa.Table, int]:
     """Parses the whole lines of a range of ``MovieID:`` blocks.
 
@@ -94,26 +98,25 @@ def read_netflix(
                 "rating line before any 'MovieID:' header",
             )
         try:
-            table = fast_parse(segment, layout, layout.columns)
+            table = fast_parse(segment, layout, layout.columns, timestamps)
             order = np.arange(table.num_rows)
         except pa.ArrowInvalid:
             table, seg_bad = slow_parse(
-                segment, offset + start, rng, layout, on_bad_lines
+                segment, offset + start, rng, layout, on_bad_lines, timestamps
             )
             bad += seg_bad
             order = table[ORDER].to_numpy()
         n = table.num_rows
-        parts.append(
-            pa.table(
-                {
-                    USER: table[USER],
-                    ITEM: pa.array(np.full(n, movie), pa.int64()),
-                    RATING: table[RATING],
-                    # Position of the block in the range keeps file order.
-                    ORDER: pa.array(order + start, pa.int64()),
-                }
-            )
-        )
+        columns = {
+            USER: table[USER],
+            ITEM: pa.array(np.full(n, movie), pa.int64()),
+            RATING: table[RATING],
+            # Position of the block in the range keeps file order.
+            ORDER: pa.array(order + start, pa.int64()),
+        }
+        if timestamps:
+            columns[TIME] = table[TIME]
+        parts.append(pa.table(columns))
     if not parts:
-        return empty_table(layout), bad
+        return empty_table(layout, timestamps), bad
     return pa.concat_tables(parts), bad

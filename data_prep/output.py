@@ -230,6 +230,15 @@ def build_metadata(
             )
     users = sum(s["users"] for s in splits.values())
     interactions = sum(s["interactions"] for s in splits.values())
+    if protocol == features.LEAVE_ONE_OUT:
+        # Every user trains and the held-out splits repeat its training
+        # items as fold-in: the users are train's, the interactions
+        # train's and each held-out item.
+        users = splits[features.TRAIN]["users"]
+        interactions = splits[features.TRAIN]["interactions"] + sum(
+            splits[name]["heldout_interactions"]
+            for name in features.HELDOUT_SPLITS
+        )
     return {
         "format_version": features.FORMAT_VERSION,
         features.PROTOCOL_KEY: protocol,
@@ -255,6 +264,12 @@ def build_metadata(
         },
         **{
             field: c(counter) for field, counter in names.DROPPED_FIELDS.items()
+        },
+        # Leave-one-out prepared from raw ratings counts these too.
+        **{
+            field: c(counter)
+            for field, counter in names.LEAVE_ONE_OUT_FIELDS.items()
+            if counter in counters
         },
     }
 

@@ -8,16 +8,15 @@ Unknown flags are Beam pipeline options and pass through unchanged
 ``--runner`` the pipeline runs on Beam's DirectRunner in multi-process mode
 with one worker per core.
 
-The whole command is this one module (longer than 300 lines, by a little,
-because it is the command in one place): flags ->
-PrepConfig, Beam options, the wiring of the stages, the run and the exit
-code; the stages themselves are in transforms, grouping and sinks.
+This module wires the stages, runs them and turns the outcome into an
+exit code; the flags are :mod:`data_prep.flags`', Beam's options and
+runner :mod:`data_prep.beam_run`'s, and the stages are in transforms,
+grouping, leave_one_out_stages and sinks (NCF's own files:
+:mod:`data_prep.ncf`).
 """
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import logging
 import math
 import os
@@ -27,163 +26,27 @@ import tempfile
 import time
 
 import apache_beam as beam
-from apache_beam.metrics.metric import MetricsFilter
-from apache_beam.options.pipeline_options import PipelineOptions
-from apache_beam.options.pipeline_options import StandardOptions
 
-from data_prep import counters
 from data_prep import grouping
+from data_prep import leave_one_out_stages
 from data_prep import output
 from data_prep import sinks
 from data_prep import transforms
-from data_prep.config import CSV
-from data_prep.config import PRESETS
+from data_prep.beam_run import counters_of
+from data_prep.beam_run import make_pipeline
+from data_prep.beam_run import pipeline_options
 from data_prep.config import PrepConfig
 from data_prep.errors import DataPrepError
+from data_prep.flags import config_from_args
+from data_prep.flags import parse_args
 from data_prep.ranges import ByteRange
 from data_prep.ranges import plan_ranges
 from data_prep.ranges import resolve_raw_files
 from data_prep.readers import arrow_id_type
 from tf_multvae import cli
+from tf_multvae import features
 
 MB = 1 << 20
-_SEPARATORS = {
-    "\\t": "\t",
-    "tab": "\t",
-    "TAB": "\t",
-    "comma": ",",
-    "space": " ",
-}
-
-
-def parse_args(
-    argv: list[str] | None = None,
-) -> tuple[argparse.Namespace, list[str]]:
-    parser = argparse.ArgumentParser(
-        prog="python -m data_prep",
-        description="Prepare a Mult-VAE dataset (Liang et al. 2018, §4.1) "
-        "with Apache Beam. Unknown flags are Beam pipeline options.",
-    )
-    parser.add_argument("--dataset", required=True, choices=sorted(PRESETS))
-    parser.add_argument(
-        "--raw",
-        help="raw ratings: a file, a directory or a glob (optional for "
-        "synthetic, which then generates its own)",
-    )
-    parser.add_argument("--out", required=True, help="dataset directory")
-    parser.add_argument(
-        "--overwrite", action="store_true", help="replace an existing --out"
-    )
-    parser.add_argument(
-        "--threshold",
-        help="a rating is a click iff rating > threshold; 'none': every row",
-    )
-    parser.add_argument("--min-user-clicks", type=int)
-    parser.add_argument("--min-item-users", type=int)
-    parser.add_argument("--heldout-users", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--on-bad-lines", choices=("error", "skip"))
-    csv = parser.add_argument_group("csv layout")
-    csv.add_argument("--sep", help="field separator; '\\t' or 'tab' for tab")
-    csv.add_argument("--header", action=argparse.BooleanOptionalAction)
-    csv.add_argument(
-        "--columns",
-        help="comma-separated field names; user and item are required, "
-        "rating optional (without it every row is a click), others ignored",
-    )
-    synth = parser.add_argument_group("synthetic data")
-    synth.add_argument("--synthetic-users", type=int, default=10_000)
-    synth.add_argument("--synthetic-items", type=int, default=3_000)
-    synth.add_argument("--synthetic-clicks-per-user", type=float, default=60.0)
-    synth.add_argument("--synthetic-seed", type=int, default=0)
-    parser.add_argument(
-        "--chunk-mb",
-        type=int,
-        default=64,
-        help="raw files are read in byte ranges of about this size",
-    )
-    return parser.parse_known_args(argv)
-
-
-def _threshold(value: str) -> float | None:
-    if value.lower() == "none":
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        raise DataPrepError(
-            f"--threshold must be a number or 'none', not {value!r}"
-        )
-
-
-def config_from_args(args: argparse.Namespace) -> PrepConfig:
-    """The dataset's preset with every flag that was given applied."""
-    config = PRESETS[args.dataset]
-    layout = config.layout
-    layout_changes = {}
-    if args.sep is not None:
-        layout_changes["sep"] = _SEPARATORS.get(args.sep, args.sep)
-    if args.header is not None:
-        layout_changes["header"] = args.header
-    if args.columns is not None:
-        layout_changes["columns"] = tuple(
-            c.strip() for c in args.columns.split(",")
-        )
-    if layout_changes:
-        if layout.kind != "delimited" or args.dataset != "csv":
-            names = ", ".join("--" + k for k in layout_changes)
-            raise DataPrepError(f"{names} apply to --dataset csv only")
-        try:
-            layout = dataclasses.replace(CSV, **layout_changes)
-        except ValueError as err:
-            raise DataPrepError(str(err)) from None
-    changes = {"layout": layout}
-    if args.threshold is not None:
-        changes["threshold"] = _threshold(args.threshold)
-    elif not layout.has_rating:
-        changes["threshold"] = None
-    for name in (
-        "min_user_clicks",
-        "min_item_users",
-        "heldout_users",
-        "seed",
-        "on_bad_lines",
-    ):
-        if getattr(args, name) is not None:
-            changes[name] = getattr(args, name)
-    try:
-        return dataclasses.replace(config, **changes)
-    except ValueError as err:
-        raise DataPrepError(str(err)) from None
-
-
-def pipeline_options(beam_args: list[str]) -> PipelineOptions:
-    """Beam options: the user's, plus multi-process DirectRunner defaults."""
-    args = list(beam_args)
-    given = {a.split("=", 1)[0] for a in args if a.startswith("--")}
-    runner = PipelineOptions(args).view_as(StandardOptions).runner
-    if runner in (None, "DirectRunner", "direct"):
-        if "--direct_running_mode" not in given:
-            args.append("--direct_running_mode=multi_processing")
-        if "--direct_num_workers" not in given:
-            args.append("--direct_num_workers=0")  # one per core
-    return PipelineOptions(args)
-
-
-def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
-    """A Pipeline on the runner the options name.
-
-    Without ``--runner`` this is the DirectRunner's portable engine (the
-    FnApiRunner, multi-process per the options). Plain ``DirectRunner``
-    would first try to download the Prism runner from GitHub, which an
-    offline machine cannot do; naming ``--runner DirectRunner`` still
-    gets exactly that behaviour.
-    """
-    if options.view_as(StandardOptions).runner is None:
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        return beam.Pipeline(runner=FnApiRunner(), options=options)
-    return beam.Pipeline(options=options)
 
 
 def build(
@@ -199,10 +62,14 @@ def build(
         f"--threshold {config.threshold} and --min-item-users "
         f"{config.min_item_users}"
     )
+    leave_one_out = config.protocol == features.LEAVE_ONE_OUT
     clicks = (
         pipeline
         | "Ranges" >> beam.Create(ranges)
-        | "Read" >> transforms.ReadRatings(config.layout, config.on_bad_lines)
+        | "Read"
+        >> transforms.ReadRatings(
+            config.layout, config.on_bad_lines, timestamps=leave_one_out
+        )
         | "Binarize" >> transforms.Binarize(config.threshold)
         | "FilterItems"
         >> transforms.FilterItems(config.min_item_users, id_type)
@@ -213,35 +80,37 @@ def build(
         config.seed,
         id_type,
         why_empty,
+        config.protocol,
     )
-    grouped = clicks | "GroupByUser" >> grouping.GroupClicksByUser(plan, shards)
-    vocab = grouped[grouping.TRAIN_ITEMS] | "Vocabulary" >> (
-        transforms.BuildVocabulary(id_type)
-    )
-    user_lists = grouped[grouping.GROUPS] | "DrawHeldout" >> (
-        grouping.DrawHeldout(
-            plan,
-            vocab,
-            config.seed,
-            config.heldout_fraction,
-            config.min_clicks_to_score,
+    if leave_one_out:
+        user_lists, vocab = clicks | "LeaveOneOut" >> (
+            leave_one_out_stages.LeaveOneOut(
+                plan,
+                shards,
+                id_type,
+                config.seed,
+                config.negatives,
+                f"{why_empty} and --min-user-clicks {config.min_user_clicks}",
+            )
         )
-    )
+    else:
+        grouped = clicks | "GroupByUser" >> grouping.GroupClicksByUser(
+            plan, shards
+        )
+        vocab = grouped[grouping.TRAIN_ITEMS] | "Vocabulary" >> (
+            transforms.BuildVocabulary(id_type)
+        )
+        user_lists = grouped[grouping.GROUPS] | "DrawHeldout" >> (
+            grouping.DrawHeldout(
+                plan,
+                vocab,
+                config.seed,
+                config.heldout_fraction,
+                config.min_clicks_to_score,
+            )
+        )
     user_lists | "WriteShards" >> sinks.WriteUserShards(directory, shards)
     vocab | "WriteVocabulary" >> sinks.WriteVocabulary(directory)
-
-
-def _counters(result) -> dict[str, int]:
-    """The run's counters (:mod:`data_prep.counters` names) -> totals."""
-    query = MetricsFilter().with_namespace(counters.NAMESPACE)
-    out = {}
-    for counter in result.metrics().query(query)["counters"]:
-        value = counter.committed
-        if value is None:
-            value = counter.attempted
-        name = counter.key.metric.name
-        out[name] = out.get(name, 0) + int(value or 0)
-    return out
 
 
 def run(
@@ -283,7 +152,7 @@ def run(
             build(pipeline, config, ranges, staging, shards)
             result = pipeline.run()
             result.wait_until_finish()
-            counts = _counters(result)
+            counts = counters_of(result)
             output.add_empty_shards(staging, shards)
             shard_files = output.shard_lengths(staging)
             metadata = output.build_metadata(
@@ -293,6 +162,7 @@ def run(
                 output.read_vocabulary_size(staging),
                 shard_files,
                 extra_source,
+                protocol=config.protocol,
             )
             metadata["pipeline_seconds"] = round(time.time() - started, 1)
             output.write_metadata(staging, metadata)
@@ -323,22 +193,38 @@ def main(argv: list[str] | None = None) -> int:
     args, beam_args = parse_args(argv)
     logging.getLogger("apache_beam").setLevel(logging.WARNING)
     try:
-        config = config_from_args(args)
-        synthetic = {
-            "n_users": args.synthetic_users,
-            "n_items": args.synthetic_items,
-            "clicks_per_user": args.synthetic_clicks_per_user,
-            "seed": args.synthetic_seed,
-        }
-        metadata = run(
-            config,
-            args.raw,
-            args.out,
-            beam_args,
-            args.overwrite,
-            args.chunk_mb,
-            synthetic,
-        )
+        if args.dataset == "ncf":
+            from data_prep import ncf  # imports this module
+
+            ncf.check_flags(args)
+            metadata = ncf.run(
+                args.raw,
+                args.out,
+                beam_args,
+                args.overwrite,
+                args.chunk_mb,
+                validation=args.ncf_validation,
+                seed=args.seed,
+            )
+        else:
+            if args.ncf_validation:
+                raise DataPrepError(
+                    "--ncf-validation applies to --dataset ncf only"
+                )
+            metadata = run(
+                config_from_args(args),
+                args.raw,
+                args.out,
+                beam_args,
+                args.overwrite,
+                args.chunk_mb,
+                {
+                    "n_users": args.synthetic_users,
+                    "n_items": args.synthetic_items,
+                    "clicks_per_user": args.synthetic_clicks_per_user,
+                    "seed": args.synthetic_seed,
+                },
+            )
     except Exception as err:  # noqa: BLE001 - report ours, re-raise the rest
         message = user_error(err)
         if message is None:

@@ -9,7 +9,7 @@ kind: one rating per line (:mod:`data_prep.delimited`) or Netflix's
 Every row carries an :data:`ORDER` key, ``file_index << 40 | position``,
 that increases with the row's place in the raw files; the held-out draws
 need each user's clicks in raw-file order (docs/design.md, "The paper's
-protocol").
+protocol"), and leave-one-out breaks ties in :data:`TIME` with it.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import pyarrow.compute as pc
 
 from data_prep.config import Layout
 from data_prep.delimited import ORDER
+from data_prep.delimited import TIME
 from data_prep.delimited import arrow_id_type
 from data_prep.delimited import empty_table
 from data_prep.delimited import read_delimited
@@ -27,17 +28,21 @@ from data_prep.ranges import FILE_SHIFT
 from data_prep.ranges import ByteRange
 from data_prep.ranges import read_range_bytes
 
-__all__ = ["ORDER", "arrow_id_type", "empty_table", "read_range"]
+__all__ = ["ORDER", "TIME", "arrow_id_type", "empty_table", "read_range"]
 
 
 def read_range(
-    rng: ByteRange, layout: Layout, on_bad_lines: str
+    rng: ByteRange, layout: Layout, on_bad_lines: str, timestamps: bool = False
 ) -> tuple[pa.Table, int, int]:
     """Parses one byte range.
 
+    Args:
+        timestamps: also parse the layout's time column (int64 seconds).
+
     Returns:
         (table, rows_read, bad_lines). ``table`` has columns user, item,
-        rating (float64; 1.0 where the layout has no rating) and order.
+        rating (float64; 1.0 where the layout has no rating) and order,
+        then with ``timestamps`` time.
 
     Raises:
         BadLineError: a malformed line and ``on_bad_lines == "error"``.
@@ -49,10 +54,10 @@ def read_range(
         offset += len(data) if newline < 0 else newline + 1
         data = b"" if newline < 0 else data[newline + 1 :]
     if not data.strip():
-        return empty_table(layout), 0, 0
+        return empty_table(layout, timestamps), 0, 0
     base = (rng.file_index << FILE_SHIFT) + offset
     read = read_netflix if layout.kind == "netflix" else read_delimited
-    table, bad = read(data, offset, rng, layout, on_bad_lines)
+    table, bad = read(data, offset, rng, layout, on_bad_lines, timestamps)
     table = table.set_column(
         table.schema.get_field_index(ORDER),
         ORDER,

@@ -7,6 +7,10 @@ test). Each held-out user with at least five clicks left has int(0.2·n) of
 them drawn as targets with ``choice(n, size, replace=False)`` from a
 generator reseeded at the start of each held-out split, users visited in
 sorted id order, clicks in raw-file order.
+
+Leave-one-out needs only the user filter and the sorted users
+(:func:`make_user_plan`); its per-user split is
+:mod:`data_prep.leave_one_out`.
 """
 
 from __future__ import annotations
@@ -87,14 +91,8 @@ def make_split_plan(
         DataPrepError: the filter leaves no users, or too few for 2×N
             held-out users plus at least one training user.
     """
-    keep = np.asarray(counts) >= min_user_clicks
-    kept = users.filter(pa.array(keep))
+    kept, stats = _filter_users(users, counts, min_user_clicks)
     n = len(kept)
-    if n == 0:
-        raise DataPrepError(
-            f"--min-user-clicks {min_user_clicks} left no users "
-            f"(of {len(users)} with a click)"
-        )
     n_heldout = heldout_users if heldout_users is not None else max(1, n // 10)
     if n_heldout < 1 or 2 * n_heldout >= n:
         raise DataPrepError(
@@ -107,6 +105,21 @@ def make_split_plan(
     split = np.full(n, TRAIN_CODE, np.int8)
     split[perm[n - 2 * n_heldout : n - n_heldout]] = VALIDATION_CODE
     split[perm[n - n_heldout :]] = TEST_CODE
+    stats[counters.HELDOUT_USERS_PER_SPLIT] = int(n_heldout)
+    return SplitPlan(kept, split, stats)
+
+
+def _filter_users(
+    users: pa.Array, counts: np.ndarray, min_user_clicks: int
+) -> tuple[pa.Array, dict]:
+    """The users with at least ``min_user_clicks`` clicks, and the stats."""
+    keep = np.asarray(counts) >= min_user_clicks
+    kept = users.filter(pa.array(keep))
+    if len(kept) == 0:
+        raise DataPrepError(
+            f"--min-user-clicks {min_user_clicks} left no users "
+            f"(of {len(users)} with a click)"
+        )
     dropped = ~keep
     stats = {
         counters.USERS_WITH_CLICKS: int(len(users)),
@@ -114,9 +127,24 @@ def make_split_plan(
         counters.ROWS_DROPPED_BY_MIN_USER_CLICKS: int(
             np.asarray(counts)[dropped].sum()
         ),
-        counters.HELDOUT_USERS_PER_SPLIT: int(n_heldout),
     }
-    return SplitPlan(kept, split, stats)
+    return kept, stats
+
+
+def make_user_plan(
+    users: pa.Array, counts: np.ndarray, min_user_clicks: int
+) -> SplitPlan:
+    """Leave-one-out's plan: the user filter, every kept user trains.
+
+    Args and errors are those of :func:`make_split_plan` without the
+    held-out users. ``split`` is all TRAIN_CODE: under leave-one-out every
+    user is in every split, and ``pos`` (sorted id order, whatever the
+    batching) seeds the user's negatives. Users left with fewer than three
+    items are dropped later, per user (:mod:`data_prep.leave_one_out`).
+    """
+    kept, stats = _filter_users(users, counts, min_user_clicks)
+    kept = sorted_ids(kept)
+    return SplitPlan(kept, np.full(len(kept), TRAIN_CODE, np.int8), stats)
 
 
 def sorted_unique(values: np.ndarray) -> np.ndarray:

@@ -2,7 +2,8 @@
 
 Reading, binarizing, the item filter, the split plan and the vocabulary;
 grouping each user's clicks and the held-out draw are in
-:mod:`data_prep.grouping`, writing the dataset in :mod:`data_prep.sinks`.
+:mod:`data_prep.grouping` (:mod:`data_prep.leave_one_out_stages` under
+leave-one-out), writing the dataset in :mod:`data_prep.sinks`.
 
 Elements are Arrow tables (batches of rows), not single rows, so that every
 stage runs vectorized; only per-user aggregates (the split plan), the item
@@ -27,6 +28,7 @@ from data_prep.config import Layout
 from data_prep.errors import DataPrepError
 from data_prep.ranges import ByteRange
 from data_prep.readers import read_range
+from tf_multvae import features
 
 
 def count(name: str, value: int = 1) -> None:
@@ -35,12 +37,15 @@ def count(name: str, value: int = 1) -> None:
 
 
 class _ParseRange(beam.DoFn):
-    def __init__(self, layout: Layout, on_bad_lines: str):
+    def __init__(self, layout: Layout, on_bad_lines: str, timestamps: bool):
         self._layout = layout
         self._on_bad_lines = on_bad_lines
+        self._timestamps = timestamps
 
     def process(self, rng: ByteRange):
-        table, rows, bad = read_range(rng, self._layout, self._on_bad_lines)
+        table, rows, bad = read_range(
+            rng, self._layout, self._on_bad_lines, self._timestamps
+        )
         count(counters.ROWS_READ, rows)
         if bad:
             count(counters.BAD_LINES, bad)
@@ -49,20 +54,27 @@ class _ParseRange(beam.DoFn):
 
 
 class ReadRatings(beam.PTransform):
-    """ByteRange -> Arrow tables (user, item, rating, order)."""
+    """ByteRange -> Arrow tables (user, item, rating, order[, time]).
 
-    def __init__(self, layout: Layout, on_bad_lines: str = "error"):
+    ``timestamps``: also parse the layout's time column into ``time``
+    (int64 seconds); only leave-one-out needs it.
+    """
+
+    def __init__(
+        self,
+        layout: Layout,
+        on_bad_lines: str = "error",
+        timestamps: bool = False,
+    ):
         super().__init__()
-        self._layout = layout
-        self._on_bad_lines = on_bad_lines
+        self._args = (layout, on_bad_lines, timestamps)
 
     def expand(self, ranges):
         return (
             ranges
             # Spread the ranges over workers before the expensive parse.
             | "Spread" >> beam.Reshuffle()
-            | "Parse"
-            >> beam.ParDo(_ParseRange(self._layout, self._on_bad_lines))
+            | "Parse" >> beam.ParDo(_ParseRange(*self._args))
         )
 
 
@@ -76,7 +88,7 @@ def _binarize(table: pa.Table, threshold: float | None) -> pa.Table:
 
 
 class Binarize(beam.PTransform):
-    """Ratings -> clicks (user, item, order): rating > threshold."""
+    """Ratings -> clicks (user, item, order[, time]): rating > threshold."""
 
     def __init__(self, threshold: float | None):
         super().__init__()
@@ -164,20 +176,27 @@ class FilterItems(beam.PTransform):
         )
 
 
-def _plan(id_counts, min_user_clicks, heldout_users, seed, why_empty):
+def _plan(id_counts, min_user_clicks, heldout_users, seed, why_empty, protocol):
     users, counts = id_counts
     if not len(users):
         raise DataPrepError(f"no clicks left after {why_empty}")
-    plan = splitlib.make_split_plan(
-        users, counts, min_user_clicks, heldout_users, seed
-    )
+    if protocol == features.LEAVE_ONE_OUT:
+        plan = splitlib.make_user_plan(users, counts, min_user_clicks)
+    else:
+        plan = splitlib.make_split_plan(
+            users, counts, min_user_clicks, heldout_users, seed
+        )
     for name, value in plan.stats.items():
         count(name, value)
     return plan
 
 
 class PlanSplit(beam.PTransform):
-    """Clicks -> one SplitPlan (user filter, permutation, held-out users)."""
+    """Clicks -> one SplitPlan (user filter, permutation, held-out users).
+
+    Under ``features.LEAVE_ONE_OUT`` the plan is the user filter alone
+    (``split.make_user_plan``); ``heldout_users`` is then unused.
+    """
 
     def __init__(
         self,
@@ -186,9 +205,16 @@ class PlanSplit(beam.PTransform):
         seed: int,
         id_type: pa.DataType,
         why_empty: str = "the filters",
+        protocol: str = features.STRONG_GENERALIZATION,
     ):
         super().__init__()
-        self._args = (min_user_clicks, heldout_users, seed, why_empty)
+        self._args = (
+            min_user_clicks,
+            heldout_users,
+            seed,
+            why_empty,
+            protocol,
+        )
         self._id_type = id_type
 
     def expand(self, clicks):
@@ -225,9 +251,9 @@ class UnionIds(beam.CombineFn):
         return self._compact(acc)
 
 
-def _vocabulary(items: pa.Array) -> pa.Array:
+def _vocabulary(items: pa.Array, why_empty: str) -> pa.Array:
     if not len(items):
-        raise DataPrepError("no training user has a click left")
+        raise DataPrepError(why_empty)
     return splitlib.sorted_ids(items)
 
 
@@ -235,15 +261,21 @@ class BuildVocabulary(beam.PTransform):
     """Training users' clicked items -> the sorted vocabulary (one array).
 
     Line number in items.txt = position in this array = item index.
+    ``why_empty`` is the error when there are no items.
     """
 
-    def __init__(self, id_type: pa.DataType):
+    def __init__(
+        self,
+        id_type: pa.DataType,
+        why_empty: str = "no training user has a click left",
+    ):
         super().__init__()
         self._id_type = id_type
+        self._why_empty = why_empty
 
     def expand(self, train_items):
         return (
             train_items
             | "Union" >> beam.CombineGlobally(UnionIds(self._id_type))
-            | "Sort" >> beam.Map(_vocabulary)
+            | "Sort" >> beam.Map(_vocabulary, self._why_empty)
         )

@@ -15,6 +15,7 @@ from apache_beam.options.pipeline_options import StandardOptions
 from conftest import IN_PROCESS
 from conftest import shared_file
 
+from data_prep import beam_run
 from data_prep import config as cfg
 from data_prep import counters
 from data_prep import notebook_reference
@@ -426,17 +427,17 @@ def test_beam_options_pass_through_unchanged():
         "--region",
         "us-central1",
     ]
-    options = pipeline.pipeline_options(beam_args)
+    options = beam_run.pipeline_options(beam_args)
     assert options.view_as(StandardOptions).runner == "DataflowRunner"
     gcp = options.view_as(GoogleCloudOptions)
     assert (gcp.project, gcp.temp_location) == ("my-project", "gs://b/tmp")
     all_options = options.get_all_options()
     assert "--direct_running_mode=multi_processing" not in all_options
-    default = pipeline.pipeline_options([])
+    default = beam_run.pipeline_options([])
     direct = default.view_as(DirectOptions)
     assert direct.direct_running_mode == "multi_processing"
     assert direct.direct_num_workers == 0
-    runner = pipeline.make_pipeline(default).runner
+    runner = beam_run.make_pipeline(default).runner
     assert type(runner).__name__ == "FnApiRunner"
 
 

@@ -154,7 +154,8 @@ def test_group_clicks_by_user_and_vocabulary_of_training_users():
 
 
 def decode_shards(directory):
-    """{(split, user_id, (items, fold_in, heldout))} of all written shards."""
+    """{(split, user_id, (items, fold_in, heldout))} of all written shards
+    (strong generalization: every record's candidates are empty)."""
     out = set()
     for split in features.SPLITS:
         for path in glob.glob(f"{directory}/{features.shard_pattern(split)}"):
@@ -164,6 +165,8 @@ def decode_shards(directory):
                     tuple(ex[k].values.numpy().tolist())
                     for k in features.ITEM_KEYS
                 )
+                assert lists[-1] == ()  # features.CANDIDATES
+                lists = lists[:-1]
                 out.add((split, ex["user_id"].numpy().decode(), lists))
     return out
 
