@@ -36,6 +36,7 @@ import time
 
 import psutil
 
+from benchmarks.common import cpu
 from data_prep import synthetic
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
@@ -182,6 +183,7 @@ def run(
         )
     summary = {
         "rows": data["rows"],
+        **cpu(),
         "users": data["users"],
         "items": data["items"],
         "generate_seconds": data["seconds"],

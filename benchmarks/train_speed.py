@@ -1,6 +1,6 @@
 """``python -m benchmarks.train_speed``: training and evaluation throughput.
 
-    python -m benchmarks.train_speed --shape ml-20m [--mixed-precision]
+    python -m benchmarks.train_speed --shape ml-20m [--mixed-precision] [--jit]
 
 Trains Mult-VAE^PR on synthetic users with the item count and clicks per
 user of ML-20M (20,108 items, 73 per user) or MSD (41,140, 59), then ranks
@@ -10,10 +10,13 @@ as its last line, one JSON object with ``train_users_per_s``,
 measured in the same run divided by the model's training FLOPs per user
 with sparse input), ``eval_bound_users_per_s`` (the same for one forward
 pass) and ``peak_rss_mb``. ``--mixed-precision`` also trains under
-``mixed_bfloat16`` in the same process and adds its rate, its ratio to
-fp32 and the bfloat16 matmul rate. Each rate is the best of three timed
-windows (the matmul rate is measured between them): on a shared machine
-the fastest window is the least disturbed.
+``mixed_bfloat16`` (``mixed_float16`` on a GPU, as training does) in the
+same process and adds its rate, its ratio to fp32 and the half-precision
+matmul rate. ``--jit`` compiles the training steps with XLA. On a GPU,
+fp32 matmuls run as TF32 where the GPU has it (TensorFlow's default).
+Each rate is the best of three timed windows (the matmul rate is
+measured between them): on a shared machine the fastest window is the
+least disturbed.
 """
 
 from __future__ import annotations
@@ -62,7 +65,9 @@ def _best_rate(work, units: float) -> float:
     return best
 
 
-def _training_rate(policy, n_items, hidden, latent, train, steps, batch):
+def _training_rate(
+    policy, n_items, hidden, latent, train, steps, batch, jit=False
+):
     """Users/s of Mult-VAE^PR training under a Keras dtype policy."""
     import keras
 
@@ -74,7 +79,7 @@ def _training_rate(policy, n_items, hidden, latent, train, steps, batch):
     model = build_model(
         "vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0
     )
-    compile_model(model)
+    compile_model(model, jit_compile=jit)
     # Warm-up: traces and builds the optimizer before the timed windows.
     model.fit(train, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)
 
@@ -88,10 +93,15 @@ def _training_rate(policy, n_items, hidden, latent, train, steps, batch):
     return model, rate
 
 
-def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
+def run(
+    shape: str, steps: int, batch: int, mixed_precision: bool, jit=False
+) -> dict:
     import tensorflow as tf
 
     from tf_multvae import metrics
+
+    gpu = bool(tf.config.list_logical_devices("GPU"))
+    half = tf.float16 if gpu else tf.bfloat16
 
     n_items, clicks = SHAPES[shape]
     hidden, latent = 600, 200
@@ -99,7 +109,7 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
     train = tf.data.Dataset.from_tensor_slices(users).batch(batch).repeat()
     fp32_matmul = [matmul_flops_per_s(n_items, hidden, batch, tf.float32)]
     model, train_rate = _training_rate(
-        "float32", n_items, hidden, latent, train, steps, batch
+        "float32", n_items, hidden, latent, train, steps, batch, jit
     )
     fp32_matmul.append(matmul_flops_per_s(n_items, hidden, batch, tf.float32))
 
@@ -125,6 +135,7 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
     matmul = max(fp32_matmul)
     result = {
         "shape": shape,
+        "jit": jit,
         "n_items": n_items,
         "clicks_per_user": clicks,
         "batch": batch,
@@ -139,19 +150,20 @@ def run(shape: str, steps: int, batch: int, mixed_precision: bool) -> dict:
     }
     if mixed_precision:
         del model
-        bf16_matmul = matmul_flops_per_s(n_items, hidden, batch, tf.bfloat16)
+        half_matmul = matmul_flops_per_s(n_items, hidden, batch, half)
+        policy = "mixed_float16" if gpu else "mixed_bfloat16"
         _, mixed_rate = _training_rate(
-            "mixed_bfloat16", n_items, hidden, latent, train, steps, batch
+            policy, n_items, hidden, latent, train, steps, batch, jit
         )
-        bf16_matmul = max(
-            bf16_matmul,
-            matmul_flops_per_s(n_items, hidden, batch, tf.bfloat16),
+        half_matmul = max(
+            half_matmul, matmul_flops_per_s(n_items, hidden, batch, half)
         )
         result.update(
+            mixed_policy=policy,
             mixed_train_users_per_s=round(mixed_rate, 1),
             mixed_over_fp32=round(mixed_rate / train_rate, 3),
-            bf16_matmul_gflops=round(bf16_matmul / 1e9, 1),
-            bf16_over_fp32_matmul=round(bf16_matmul / matmul, 3),
+            half_matmul_gflops=round(half_matmul / 1e9, 1),
+            half_over_fp32_matmul=round(half_matmul / matmul, 3),
         )
     result["peak_rss_mb"] = round(
         resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1
@@ -165,8 +177,15 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=10, help="per window")
     p.add_argument("--batch-size", type=int, default=500)
     p.add_argument("--mixed-precision", action="store_true")
+    p.add_argument("--jit", action="store_true", help="XLA-compile training")
     args = p.parse_args(argv)
-    result = run(args.shape, args.steps, args.batch_size, args.mixed_precision)
+    result = run(
+        args.shape,
+        args.steps,
+        args.batch_size,
+        args.mixed_precision,
+        args.jit,
+    )
     print_figures(result)
     return 0
 

@@ -51,3 +51,26 @@ def test_forward_flops_match_a_hand_count_at_ml20m_shape():
     assert benchmark.forward_flops_per_user(20_108, 600, 200, 73) == hand
     # Training: forward, gradient w.r.t. weights and w.r.t. inputs.
     assert benchmark.training_flops_per_user(20_108, 600, 200, 73) == 3 * hand
+
+
+_CPUINFO = """processor\t: 0
+vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 17
+model name\t: AMD EPYC 9R14
+flags\t\t: fpu sse avx2 fma avx512f avx512_bf16 avx512_vnni
+processor\t: 1
+model name\t: another
+"""
+
+
+def test_benchmarks_name_the_cpu_and_its_matmul_flags():
+    found = benchmark.cpu(_CPUINFO)
+    assert found["cpu"] == "AMD EPYC 9R14"  # the first processor's
+    assert found["cpu_family_model"] == "25/17"
+    assert found["cpu_flags"] == ["avx2", "fma", "avx512f", "avx512_vnni",
+                                  "avx512_bf16"]  # fmt: skip
+    assert benchmark.cpu("")["cpu_flags"] == []
+    here = benchmark.machine()
+    assert here["cores"] >= 1 and here["tensorflow"].count(".") >= 1
+    assert isinstance(here["onednn"], bool)

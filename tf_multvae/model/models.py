@@ -220,12 +220,17 @@ def build_model(kind: str, n_items: int, **hparams) -> keras.Model:
     return model
 
 
-def compile_model(model: keras.Model, learning_rate: float = 1e-3) -> None:
+def compile_model(
+    model: keras.Model, learning_rate: float = 1e-3, jit_compile=False
+) -> None:
     """Compile with the paper's optimizer: Adam, epsilon 1e-8 (§4.3).
 
     The update is Keras's Adam, run as TensorFlow's fused kernel
-    (:class:`tf_multvae.model.optimizers.FusedAdam`).
+    (:class:`tf_multvae.model.optimizers.FusedAdam`). ``jit_compile``:
+    Keras's XLA switch (False: the training steps run as TensorFlow
+    graphs; the speed benchmark measures True on a GPU).
     """
     model.compile(
-        optimizer=FusedAdam(learning_rate=learning_rate, epsilon=1e-8)
+        optimizer=FusedAdam(learning_rate=learning_rate, epsilon=1e-8),
+        jit_compile=jit_compile,
     )
