@@ -72,6 +72,43 @@ def check_out_dir(out: str, overwrite: bool) -> None:
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
 
 
+def _within(path: str, root: str) -> bool:
+    """``path`` is ``root`` or inside it (both normalized)."""
+    return path == root or path.startswith(root.rstrip("/") + "/")
+
+
+def check_apart(out: str, raw: str, raw_files: list[str]) -> None:
+    """Refuses an ``out`` that is, holds or sits inside the raw input.
+
+    ``--overwrite`` replaces ``out`` as a whole, so an ``out`` equal to or
+    containing ``--raw`` would delete the user's raw data, and one inside
+    a raw directory would be read as raw input by the next run. Checked
+    before anything is written.
+
+    Args:
+        raw: ``--raw`` as given (a file, a directory or a glob).
+        raw_files: the raw files it resolved to.
+
+    Raises:
+        DataPrepError: naming both paths.
+    """
+
+    def normal(path: str) -> str:
+        return os.path.realpath(path) if _is_local(path) else path
+
+    target = normal(out)
+    given = [raw] if raw and not any(c in raw for c in "*?[") else []
+    for path in [*given, *raw_files]:
+        source = normal(path)
+        if _within(source, target) or _within(target, source):
+            raise DataPrepError(
+                f"--out {out} overlaps the raw input {path} (the same path, "
+                "or one inside the other); --overwrite would delete raw data "
+                "and a dataset inside --raw would be read as raw input: "
+                "choose an --out apart from --raw"
+            )
+
+
 def staging_dir(out: str) -> str:
     """A fresh directory beside ``out`` that the pipeline writes into."""
     if _is_local(out):

@@ -142,6 +142,8 @@ def run(
             stats = synthlib.write_ratings_csv(raw, **params)
             extra_source = {"generator": {**params, **stats}}
         files = resolve_raw_files(raw, config.layout)
+        if scratch is None:
+            output.check_apart(out, raw, files)
         ranges = plan_ranges(files, chunk_mb * MB)
         raw_bytes = sum(r.end - r.start for r in ranges)
         shards = max(2, min(256, math.ceil(raw_bytes / (64 * MB))))
