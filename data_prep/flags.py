@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import math
 
 from data_prep.config import CSV
 from data_prep.config import PRESETS
 from data_prep.config import PrepConfig
 from data_prep.errors import DataPrepError
+from tf_multvae import cli
 from tf_multvae import features
 
 _SEPARATORS = {
@@ -87,7 +89,9 @@ def parse_args(
     synth = parser.add_argument_group("synthetic data")
     synth.add_argument("--synthetic-users", type=int, default=10_000)
     synth.add_argument("--synthetic-items", type=int, default=3_000)
-    synth.add_argument("--synthetic-clicks-per-user", type=float, default=60.0)
+    synth.add_argument(
+        "--synthetic-clicks-per-user", type=cli.finite_float, default=60.0
+    )
     synth.add_argument("--synthetic-seed", type=int, default=0)
     parser.add_argument(
         "--chunk-mb",
@@ -102,11 +106,14 @@ def _threshold(value: str) -> float | None:
     if value.lower() == "none":
         return None
     try:
-        return float(value)
+        threshold = float(value)
     except ValueError:
+        threshold = float("nan")
+    if not math.isfinite(threshold):
         raise DataPrepError(
-            f"--threshold must be a number or 'none', not {value!r}"
+            f"--threshold must be a finite number or 'none', not {value!r}"
         )
+    return threshold
 
 
 def config_from_args(args: argparse.Namespace) -> PrepConfig:

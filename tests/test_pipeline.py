@@ -361,7 +361,15 @@ def test_filters_that_leave_nothing_name_themselves(
         ),
         (
             ["--dataset", "ml-100k", "--threshold", "high", "--raw", "x"],
-            "--threshold must be a number",
+            "--threshold must be a finite number",
+        ),
+        (
+            ["--dataset", "ml-100k", "--threshold", "nan", "--raw", "x"],
+            "--threshold must be a finite number or 'none', not 'nan'",
+        ),
+        (
+            ["--dataset", "ml-100k", "--threshold=-inf", "--raw", "x"],
+            "--threshold must be a finite number",
         ),
     ],
 )

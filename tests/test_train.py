@@ -147,6 +147,24 @@ def test_bad_arguments_are_named(tmp_path, capsys, flags, message):
     assert message in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    "flag,value",
+    [("--lr", "inf"), ("--anneal-cap", "nan"), ("--weight-decay", "nan"),
+     ("--dropout", "-inf"), ("--cdae-negative-weight", "nan")],
+)  # fmt: skip
+def test_non_finite_numbers_are_refused_naming_the_flag(
+    tmp_path, capsys, flag, value
+):
+    args = ["--dataset", "synthetic", "--run-dir", str(tmp_path / "r"),
+            "--data-dir", str(tmp_path), f"{flag}={value}"]  # fmt: skip
+    with pytest.raises(SystemExit) as exit_:
+        train.main(args)
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: must be finite, not '{value}'" in err
+    assert not os.path.exists(tmp_path / "r")
+
+
 def test_not_a_prepared_dataset(tmp_path, capsys):
     code = train.main(
         [

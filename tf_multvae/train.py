@@ -59,6 +59,8 @@ def _add_field_flags(p: argparse.ArgumentParser, fields, defaults) -> None:
             kwargs.update(action=argparse.BooleanOptionalAction, default=None)
         elif isinstance(default, tuple):
             kwargs["type"] = _dims
+        elif isinstance(default, float):
+            kwargs["type"] = cli.finite_float  # NaN and infinities refused
         else:
             kwargs["type"] = type(default)
         p.add_argument(flag, **kwargs)
