@@ -19,8 +19,13 @@ Both return, per user, the ``top_k`` best items other than the input items:
 ``item_ids`` (string ``[batch, k]``), ``item_indices`` (int64 ``[batch,
 k]``), ``scores`` (float32 ``[batch, k]``, the logits, best first) and
 ``unknown_items`` (int64 ``[batch]``: input ids not in the vocabulary,
-which are ignored). Repeated input items count once. The graph is plain
-TensorFlow: serving it needs neither Keras nor this package.
+which are ignored). Repeated input items count once. A user with fewer
+than ``top_k`` items left (the items minus the distinct known input
+items) gets those, then padding: ``item_ids`` "", ``item_indices`` -1,
+``scores`` NaN (``NaN`` in TF Serving's JSON), never an input item. An
+input of another rank than 2 is refused with an InvalidArgumentError
+naming ``[batch, max_len]``. The graph is plain TensorFlow: serving it
+needs neither Keras nor this package.
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ A quick look without a server: loads the SavedModel that
 ``python -m tf_multvae.serving.export`` wrote (a version directory, or the base
 directory, whose highest version is used) with ``tf.saved_model.load`` and
 calls its signature the way TF Serving would. Needs TensorFlow only.
+Prints at most ``-k`` items: fewer where fewer are left besides the
+input's. A damaged or partial export (saved_model.pb unreadable,
+variables/ or the vocabulary missing) is refused with one ``error:`` line
+naming the directory and what is wrong (exit code 2).
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from typing import Sequence
 import numpy as np
 
 from tf_multvae import cli
+from tf_multvae import features
 from tf_multvae.serving.signatures import IDS_INPUT
+from tf_multvae.serving.signatures import INDEX_PAD
 from tf_multvae.serving.signatures import INDEX_SIGNATURE
 from tf_multvae.serving.signatures import INDICES_INPUT
 from tf_multvae.serving.signatures import ITEM_IDS
@@ -66,6 +72,86 @@ def find_saved_model(path: str) -> str:
         "or in a numbered version directory (python -m "
         "tf_multvae.serving.export writes one)"
     )
+
+
+VARIABLES_DIR = "variables"
+VARIABLES_INDEX = "variables.index"
+ASSETS_DIR = "assets"
+
+
+def _one_line(err: Exception) -> str:
+    text = " ".join(str(err).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def _pb_problem(model_dir: str) -> str | None:
+    """What is wrong with ``model_dir/saved_model.pb``, or None."""
+    from google.protobuf.message import DecodeError
+    from tensorflow.core.protobuf import saved_model_pb2
+
+    path = os.path.join(model_dir, SAVED_MODEL_FILE)
+    try:
+        with open(path, "rb") as f:
+            proto = saved_model_pb2.SavedModel.FromString(f.read())
+    except DecodeError:
+        return f"its {SAVED_MODEL_FILE} is damaged (not a SavedModel proto)"
+    if not proto.meta_graphs:
+        return f"its {SAVED_MODEL_FILE} is empty (no MetaGraph in it)"
+    return None
+
+
+def load_saved_model(path: str):
+    """The SavedModel at ``path`` (see :func:`find_saved_model`), loaded.
+
+    Checks what ``tf.saved_model.load`` would otherwise fail on deep
+    inside, so the error names the directory and the part at fault.
+
+    Raises:
+        FileNotFoundError: ``path`` does not exist.
+        ValueError: not a SavedModel, or a damaged or partial one
+            (saved_model.pb unreadable, variables/ or the vocabulary
+            missing or damaged), or not an export of this package.
+    """
+    import tensorflow as tf
+
+    model_dir = find_saved_model(path)
+
+    def refuse(problem: str) -> ValueError:
+        return ValueError(
+            f"--model {model_dir} is not a usable SavedModel: {problem}; "
+            "export it again (python -m tf_multvae.serving.export)"
+        )
+
+    problem = _pb_problem(model_dir)
+    variables = os.path.join(model_dir, VARIABLES_DIR)
+    vocab = os.path.join(model_dir, ASSETS_DIR, features.VOCAB_FILE)
+    if problem is None and not os.path.isdir(variables):
+        problem = f"it has no {VARIABLES_DIR}/ directory (the weights)"
+    elif problem is None and not os.path.exists(
+        os.path.join(variables, VARIABLES_INDEX)
+    ):
+        problem = f"its {VARIABLES_DIR}/ lacks {VARIABLES_INDEX}"
+    elif problem is None and not os.path.exists(vocab):
+        problem = (
+            f"it has no {ASSETS_DIR}/{features.VOCAB_FILE} (the vocabulary)"
+        )
+    if problem:
+        raise refuse(problem)
+    try:
+        loaded = tf.saved_model.load(model_dir)
+    except (OSError, ValueError, LookupError, tf.errors.OpError) as err:
+        raise refuse(
+            f"loading it failed ({VARIABLES_DIR}/ damaged?): {_one_line(err)}"
+        ) from None
+    missing = [
+        name
+        for name in (SERVING_SIGNATURE, INDEX_SIGNATURE)
+        if name not in loaded.signatures
+    ]
+    missing += [a for a in ("top_k", "n_items") if not hasattr(loaded, a)]
+    if missing:
+        raise refuse(f"it lacks {', '.join(missing)} (not an export of ours)")
+    return loaded
 
 
 def _is_index(value) -> bool:
@@ -133,7 +219,10 @@ def recommend(loaded, users: Sequence[Sequence], k: int | None = None):
         k: items per user, at most the exported top-k (default: all).
 
     Returns:
-        One :class:`Recommendation` per user.
+        One :class:`Recommendation` per user, of at most ``k`` items:
+        fewer where fewer are left to recommend (the model's items minus
+        the user's input items); the signature's padding columns (index
+        -1, score NaN) are dropped.
 
     Raises:
         TypeError: see :func:`pad_batch`.
@@ -157,15 +246,20 @@ def recommend(loaded, users: Sequence[Sequence], k: int | None = None):
         key: value.numpy()
         for key, value in loaded.signatures[name](**inputs).items()
     }
-    return [
-        Recommendation(
-            item_ids=[i.decode("utf-8") for i in out[ITEM_IDS][u, :k]],
-            item_indices=out[ITEM_INDICES][u, :k].tolist(),
-            scores=out[SCORES][u, :k].tolist(),
-            unknown_items=int(out[UNKNOWN_ITEMS][u]),
+    results = []
+    for u in range(len(users)):
+        real = out[ITEM_INDICES][u, :k] != INDEX_PAD  # padding comes last
+        results.append(
+            Recommendation(
+                item_ids=[
+                    i.decode("utf-8") for i in out[ITEM_IDS][u, :k][real]
+                ],
+                item_indices=out[ITEM_INDICES][u, :k][real].tolist(),
+                scores=out[SCORES][u, :k][real].tolist(),
+                unknown_items=int(out[UNKNOWN_ITEMS][u]),
+            )
         )
-        for u in range(len(users))
-    ]
+    return results
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -199,12 +293,10 @@ def main(argv=None) -> int:
             return cli.fail(
                 f"--items with --indices takes integers, not {args.items!r}"
             )
-    path, code = cli.call(find_saved_model, args.model)
+    loaded, code = cli.call(load_saved_model, args.model)
     if code:
         return code
-    import tensorflow as tf
-
-    loaded = tf.saved_model.load(path)
+    path = find_saved_model(args.model)
     try:
         (result,) = recommend(loaded, [items], args.k)
     except (TypeError, ValueError) as err:
@@ -212,6 +304,13 @@ def main(argv=None) -> int:
     print(f"model: {path}")
     if result.unknown_items:
         print(f"ignored {result.unknown_items} item(s) the model does not know")
+    left = len(result.item_ids)
+    if left < args.k:
+        n_items = int(loaded.n_items.numpy())
+        print(
+            f"only {left} item(s) left to recommend: the model has "
+            f"{n_items} and the input holds the other {n_items - left}"
+        )
     print(f"{'rank':>4}  {'item':<20} {'index':>7}  score")
     for rank, (item, index, score) in enumerate(
         zip(result.item_ids, result.item_indices, result.scores), start=1

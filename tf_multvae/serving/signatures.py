@@ -34,6 +34,10 @@ ITEM_INDICES = "item_indices"  # int64 [batch, k]
 SCORES = "scores"  # float32 [batch, k], the logits
 UNKNOWN_ITEMS = "unknown_items"  # int64 [batch], input ids not known
 OUTPUTS = (ITEM_IDS, ITEM_INDICES, SCORES, UNKNOWN_ITEMS)
+# A user with fewer than k items left (n_items minus the distinct known
+# input items) gets those first, then padding columns: no item, no score.
+SCORE_PAD = float("nan")
+INPUT_SHAPE = "[batch, max_len]"  # what a wrong-rank input is told
 
 
 def unique_items(item_ids: tf.Tensor) -> tf.Tensor:
@@ -51,6 +55,36 @@ def unique_items(item_ids: tf.Tensor) -> tf.Tensor:
         [tf.zeros_like(ids[:, :1], tf.bool), ids[:, 1:] == ids[:, :-1]], 1
     )
     return tf.where(repeated, tf.constant(features.PAD, tf.int64), ids)
+
+
+def _check_rank(inputs, name: str, kind: str, pad: str) -> tf.Tensor:
+    """``inputs`` once it is known to be of rank 2, else an error.
+
+    The signatures' TensorSpec is ``[None, None]``, but neither TF Serving
+    nor a restored signature checks a request against it, and the graph
+    optimizer folds ``tf.rank`` of such a tensor into the constant 2. The
+    rank is therefore counted from data: the dimensions of the runtime
+    shape, found by ``tf.where`` (a data-dependent size nothing folds).
+
+    Raises (at run time):
+        InvalidArgumentError: "assertion failed: [items must be a string
+        tensor of shape [batch, max_len] ...] [got shape] [3]" (TF
+        Serving returns this text as the request's error).
+    """
+    shape = tf.shape(inputs, out_type=tf.int64)
+    rank = tf.shape(tf.where(shape >= 0), out_type=tf.int64)[0]
+    check = tf.debugging.Assert(
+        tf.equal(rank, 2),
+        [
+            f"{name} must be {kind} tensor of shape {INPUT_SHAPE} (one "
+            f"row of items per user, padded with {pad});",
+            "got shape",
+            shape,
+        ],
+        name=f"check_{name}_rank",
+    )
+    with tf.control_dependencies([check]):
+        return tf.identity(inputs)
 
 
 class ServingModule(tf.Module):
@@ -131,13 +165,32 @@ class ServingModule(tf.Module):
         }
 
     def _recommend_ids(self, items):
-        """Top-k of users given by raw item ids (string, "" padded)."""
+        """Top-k of users given by raw item ids (string, "" padded).
+
+        Each row holds, best first, the user's ``top_k`` best items other
+        than the input items. Where fewer are left (``n_items`` minus the
+        user's distinct known input items), the columns after them are
+        padding: ``item_ids`` "", ``item_indices`` -1 and ``scores`` NaN,
+        so an input item or an item with no score is never returned. The
+        real recommendations of a row are those with ``item_indices >= 0``.
+
+        Raises (at run time, as TF Serving reports it):
+            InvalidArgumentError: ``items`` is not of rank 2; the message
+                names the expected ``[batch, max_len]``.
+        """
+        items = _check_rank(items, IDS_INPUT, "a string", '""')
         indices = self.id_to_index.lookup(items)  # [batch, max_len], -1: none
         unknown = tf.logical_and(items != ID_PAD, indices == features.PAD)
         return self._top_k(indices, unknown)
 
     def _recommend_indices(self, item_indices):
-        """Top-k of users given by item indices (int64, -1 padded)."""
+        """Top-k of users given by item indices (int64, -1 padded).
+
+        The outputs and errors of :meth:`_recommend_ids`.
+        """
+        item_indices = _check_rank(
+            item_indices, INDICES_INPUT, "an int64", str(INDEX_PAD)
+        )
         known = tf.logical_and(item_indices >= 0, item_indices < self._n_items)
         unknown = tf.logical_and(item_indices != features.PAD, ~known)
         indices = tf.where(known, item_indices, features.PAD)
@@ -156,9 +209,15 @@ class ServingModule(tf.Module):
         masked = metrics.mask_fold_in(scores, indices)
         scores, top = tf.math.top_k(masked, k=self._k)
         top = tf.cast(top, tf.int64)  # [batch, k]
+        # Columns past the items left are input items (-inf): padding.
+        left = self._n_items - tf.reduce_sum(
+            tf.cast(indices != features.PAD, tf.int64), axis=1
+        )
+        real = tf.range(self._k, dtype=tf.int64)[None, :] < left[:, None]
+        top = tf.where(real, top, tf.constant(INDEX_PAD, tf.int64))
         return {
-            ITEM_IDS: self.index_to_id.lookup(top),
+            ITEM_IDS: self.index_to_id.lookup(top),  # -1 -> ID_PAD
             ITEM_INDICES: top,
-            SCORES: scores,
+            SCORES: tf.where(real, scores, tf.constant(SCORE_PAD)),
             UNKNOWN_ITEMS: tf.reduce_sum(tf.cast(unknown, tf.int64), axis=1),
         }
