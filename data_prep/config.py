@@ -47,6 +47,10 @@ class Layout:
         id_type: "int" (ids sorted numerically, as pandas sorts an integer
             column) or "str" (lexicographic; all-digit ids sort numerically).
         file_patterns: file globs tried in order when ``--raw`` is a directory.
+        value_range: ``(column, low, high)``: a value of that numeric column
+            outside ``[low, high]`` (None: unbounded) makes its line a bad
+            line, as a NaN or infinite rating always does; None: only the
+            rating column is read as a number, and any finite one is kept.
     """
 
     kind: str
@@ -55,6 +59,7 @@ class Layout:
     columns: tuple[str, ...]
     id_type: str
     file_patterns: tuple[str, ...]
+    value_range: tuple[str, float | None, float | None] | None = None
 
     def __post_init__(self):
         if self.kind not in ("delimited", "netflix"):
@@ -76,6 +81,19 @@ class Layout:
             raise ValueError(
                 f"--columns names more than one time column: {','.join(times)}"
             )
+        self._check_value_range()
+
+    def _check_value_range(self):
+        if self.value_range is None:
+            return
+        column, low, high = self.value_range
+        if column not in self.columns or column in (USER, ITEM, *TIME_ROLES):
+            raise ValueError(
+                f"value_range names {column!r}, not a value column of "
+                f"{','.join(self.columns)}"
+            )
+        if low is not None and high is not None and not low <= high:
+            raise ValueError(f"value_range {self.value_range} is empty")
 
     @property
     def has_rating(self) -> bool:
@@ -197,6 +215,7 @@ MOVIELENS_CSV = Layout(
     columns=(USER, ITEM, RATING, "timestamp"),
     id_type="int",
     file_patterns=("ratings.csv",),
+    value_range=(RATING, 0.5, 5.0),
 )
 MOVIELENS_DAT = Layout(
     kind="delimited",
@@ -205,6 +224,7 @@ MOVIELENS_DAT = Layout(
     columns=(USER, ITEM, RATING, "timestamp"),
     id_type="int",
     file_patterns=("ratings.dat",),
+    value_range=(RATING, 1.0, 5.0),
 )
 MOVIELENS_100K = Layout(
     kind="delimited",
@@ -213,6 +233,7 @@ MOVIELENS_100K = Layout(
     columns=(USER, ITEM, RATING, "timestamp"),
     id_type="int",
     file_patterns=("u.data",),
+    value_range=(RATING, 1.0, 5.0),
 )
 NETFLIX = Layout(
     kind="netflix",
@@ -225,6 +246,7 @@ NETFLIX = Layout(
         "training_set/mv_*.txt",
         "mv_*.txt",
     ),
+    value_range=(RATING, 1.0, 5.0),
 )
 MSD_TRIPLETS = Layout(
     kind="delimited",
@@ -233,6 +255,7 @@ MSD_TRIPLETS = Layout(
     columns=(USER, ITEM, "play_count"),
     id_type="str",
     file_patterns=("train_triplets.txt",),
+    value_range=("play_count", 1.0, None),
 )
 CSV = Layout(
     kind="delimited",

@@ -1,9 +1,10 @@
 """Parsing delimited lines (one rating per line) into an Arrow table.
 
 The fast path is pyarrow's CSV parser over a whole byte range. A range it
-rejects is re-read line by line (:func:`slow_parse`) to name the bad line
-(file, line number, text) or, with ``--on-bad-lines skip``, to drop and
-count it.
+rejects, or whose values :func:`values_ok` refuses (an empty or non-UTF-8
+id, a NaN, infinite or out-of-range number), is re-read line by line
+(:func:`slow_parse`) to name the bad line (file, line number, text) or,
+with ``--on-bad-lines skip``, to drop and count it.
 
 Every reader returns the same table: columns user, item, rating (float64;
 1.0 where the layout has no rating) and :data:`ORDER`, the row's place in
@@ -18,7 +19,6 @@ here, where every parse ends, and re-exported by :mod:`data_prep.readers`.
 from __future__ import annotations
 
 import csv
-import datetime
 import io
 
 import numpy as np
@@ -32,13 +32,17 @@ from data_prep.config import RATING
 from data_prep.config import USER
 from data_prep.config import Layout
 from data_prep.errors import BadLineError
+from data_prep.fields import DAY_SECONDS
+from data_prep.fields import bounds
+from data_prep.fields import number_columns
+from data_prep.fields import parse_id
+from data_prep.fields import parse_number
+from data_prep.fields import parse_time
 from data_prep.ranges import ByteRange
 from data_prep.ranges import line_number
 
 ORDER = "order"
 TIME = "time"
-DAY_SECONDS = 86_400
-_EPOCH = datetime.date(1970, 1, 1)
 _ALT_SEP = "\x1f"  # stands in for a multi-character separator
 
 
@@ -66,12 +70,34 @@ def _arrow_types(
 ) -> dict:
     id_type = arrow_id_type(layout)
     types = {c: id_type for c in (USER, ITEM) if c in columns}
-    if RATING in columns:
-        types[RATING] = pa.float64()
+    for column in number_columns(layout):
+        if column in columns:
+            types[column] = pa.float64()
     time = layout.time_column
     if timestamps and time in columns:
         types[time] = pa.date32() if time == DATE else pa.int64()
     return types
+
+
+def values_ok(table: pa.Table, layout: Layout) -> bool:
+    """Whether a fast-parsed table holds no value a bad line would have:
+    an empty string id, a NaN or infinite number, one out of its range."""
+    if layout.id_type == "str":
+        for column in (USER, ITEM):
+            if column in table.column_names and table.num_rows:
+                if pc.min(pc.utf8_length(table[column])).as_py() == 0:
+                    return False
+    for column in number_columns(layout):
+        if column not in table.column_names or not table.num_rows:
+            continue
+        values = table[column]
+        if not pc.all(pc.is_finite(values)).as_py():
+            return False
+        low, high = bounds(layout, column)
+        extremes = pc.min_max(values)
+        if extremes["min"].as_py() < low or extremes["max"].as_py() > high:
+            return False
+    return True
 
 
 def _seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
@@ -166,38 +192,39 @@ def read_delimited(
     """
     try:
         table = fast_parse(data, layout, layout.columns, timestamps)
-        return _finish(table, np.arange(table.num_rows)), 0
     except pa.ArrowInvalid:
-        return slow_parse(data, offset, rng, layout, on_bad_lines, timestamps)
-
-
-def _parse_field(value: str, id_type: str):
-    if id_type == "int":
-        return int(value)
-    if not value:
-        raise ValueError("empty id")
-    return value
-
-
-def _parse_time(value: str, role: str) -> int:
-    """One time field as int64 seconds, or ValueError naming it."""
-    try:
-        if role == DATE:
-            day = datetime.date.fromisoformat(value.strip())
-            return (day - _EPOCH).days * DAY_SECONDS
-        seconds = int(value)
-    except ValueError:
-        kind = "a YYYY-MM-DD date" if role == DATE else "integer seconds"
-        raise ValueError(f"{role} {value!r} is not {kind}") from None
-    if not -(2**63) <= seconds < 2**63:
-        raise ValueError(f"{role} {value!r} is out of the int64 range")
-    return seconds
+        table = None
+    if table is not None and values_ok(table, layout):
+        return _finish(table, np.arange(table.num_rows)), 0
+    return slow_parse(data, offset, rng, layout, on_bad_lines, timestamps)
 
 
 def _split_line(line: str, sep: str) -> list[str]:
-    if len(sep) > 1:
+    if len(sep) > 1 or '"' not in line:
         return line.split(sep)
-    return next(csv.reader([line], delimiter=sep))
+    try:
+        return next(csv.reader([line], delimiter=sep))
+    except csv.Error as err:
+        raise ValueError(f"unreadable quoted field ({err})") from None
+
+
+def _parse_line(line: bytes, layout: Layout, time: str | None) -> tuple:
+    """(user, item, rating, time) of one line, or ValueError saying why."""
+    columns = layout.columns
+    fields = _split_line(line.decode("utf-8", "surrogateescape"), layout.sep)
+    if len(fields) != len(columns):
+        raise ValueError(
+            f"expected {len(columns)} fields "
+            f"({layout.sep!r}-separated), found {len(fields)}"
+        )
+    row = dict(zip(columns, fields))
+    user = parse_id(row[USER], USER, layout.id_type)
+    item = parse_id(row[ITEM], ITEM, layout.id_type) if ITEM in row else None
+    numbers = {
+        c: parse_number(row[c], c, layout) for c in number_columns(layout)
+    }
+    seconds = parse_time(row[time], time) if time in row else None
+    return user, item, numbers.get(RATING, 1.0), seconds
 
 
 def slow_parse(
@@ -218,42 +245,22 @@ def slow_parse(
     Raises:
         BadLineError: a malformed line and ``on_bad_lines == "error"``.
     """
-    columns = layout.columns
-    roles = {c: columns.index(c) for c in (USER, ITEM, RATING) if c in columns}
     time = layout.time_column if timestamps else None
-    time_at = columns.index(time) if time in columns else None
-    users, items, ratings, order, times = [], [], [], [], []
-    bad = 0
-    for index, raw_line in enumerate(data.split(b"\n")):
-        line = raw_line.decode("utf-8", errors="replace").rstrip("\r")
+    rows, order, bad = [], [], 0
+    for index, line in enumerate(data.split(b"\n")):
+        line = line.rstrip(b"\r")
         if not line.strip():
             continue
-        fields = _split_line(line, layout.sep)
         try:
-            if len(fields) != len(columns):
-                raise ValueError(
-                    f"expected {len(columns)} fields "
-                    f"({layout.sep!r}-separated), found {len(fields)}"
-                )
-            user = _parse_field(fields[roles[USER]], layout.id_type)
-            item = (
-                _parse_field(fields[roles[ITEM]], layout.id_type)
-                if ITEM in roles
-                else None
-            )
-            rating = float(fields[roles[RATING]]) if RATING in roles else 1.0
-            if time_at is not None:
-                times.append(_parse_time(fields[time_at], time))
+            rows.append(_parse_line(line, layout, time))
         except ValueError as err:
             if on_bad_lines == "skip":
                 bad += 1
                 continue
             first = line_number(rng.path, offset)
             raise BadLineError(rng.path, first + index, line, str(err))
-        users.append(user)
-        items.append(item)
-        ratings.append(rating)
         order.append(index)
+    users, items, ratings, times = zip(*rows) if rows else ([],) * 4
     id_type = arrow_id_type(layout)
     table = {
         USER: pa.array(users, id_type),
@@ -261,6 +268,6 @@ def slow_parse(
         RATING: pa.array(ratings, pa.float64()),
         ORDER: pa.array(order, pa.int64()),
     }
-    if time_at is not None:
+    if time in layout.columns:
         table[TIME] = pa.array(times, pa.int64())
     return pa.table(table), bad

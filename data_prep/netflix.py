@@ -24,7 +24,10 @@ from data_prep.delimited import TIME
 from data_prep.delimited import empty_table
 from data_prep.delimited import fast_parse
 from data_prep.delimited import slow_parse
+from data_prep.delimited import values_ok
 from data_prep.errors import BadLineError
+from data_prep.fields import INT64
+from data_prep.ranges import BOM
 from data_prep.ranges import ByteRange
 from data_prep.ranges import line_number
 from data_prep.ranges import open_raw
@@ -42,6 +45,8 @@ def preceding_movie(rng: ByteRange, offset: int) -> int | None:
             start = max(0, end - block)
             f.seek(start)
             text = f.read(end - start)
+            if start == 0 and text.startswith(BOM):
+                text = b" " * len(BOM) + text[len(BOM) :]
             # Only trust headers that start at a line start inside the block.
             headers = list(_NETFLIX_HEADER.finditer(text))
             if start > 0:
@@ -72,35 +77,53 @@ def read_netflix(
         within ``data``, increasing in file order.
 
     Raises:
-        BadLineError: a malformed line, or rating lines before any header,
-            and ``on_bad_lines == "error"``.
+        BadLineError: a malformed line, a MovieID beyond int64, or rating
+            lines before any header, and ``on_bad_lines == "error"``.
     """
     headers = list(_NETFLIX_HEADER.finditer(data))
     starts = [0] + [h.end() for h in headers]
     ends = [h.start() for h in headers] + [len(data)]
     movies = [None] + [int(h.group(1)) for h in headers]
     parts, bad = [], 0
-    for movie, start, end in zip(movies, starts, ends):
+    for at, movie, start, end in zip([None, *headers], movies, starts, ends):
         segment = data[start:end]
+        if at is not None and movie >= INT64:
+            # The header is the bad line; its ratings belong to no movie.
+            if on_bad_lines == "error":
+                raise BadLineError(
+                    rng.path,
+                    line_number(rng.path, offset + at.start()),
+                    at.group(0).strip(),
+                    f"MovieID {movie} is beyond int64",
+                )
+            bad += 1 + _count_lines(segment)
+            continue
         if not segment.strip():
             continue
         if start == 0 and offset > 0:
             movie = preceding_movie(rng, offset)
-        if movie is None:
-            first = segment.split(b"\n", 1)[0].decode(errors="replace")
+        why = "rating line before any 'MovieID:' header"
+        if movie is not None and movie >= INT64:
+            why = f"rating line under MovieID {movie}, beyond int64"
+        elif movie is not None:
+            why = None
+        if why is not None:
             if on_bad_lines == "skip":
-                bad += segment.strip().count(b"\n") + 1
+                bad += _count_lines(segment)
                 continue
             raise BadLineError(
                 rng.path,
                 line_number(rng.path, offset + start),
-                first,
-                "rating line before any 'MovieID:' header",
+                segment.split(b"\n", 1)[0].rstrip(b"\r"),
+                why,
             )
         try:
             table = fast_parse(segment, layout, layout.columns, timestamps)
-            order = np.arange(table.num_rows)
         except pa.ArrowInvalid:
+            table = None
+        if table is not None and values_ok(table, layout):
+            order = np.arange(table.num_rows)
+        else:
             table, seg_bad = slow_parse(
                 segment, offset + start, rng, layout, on_bad_lines, timestamps
             )
@@ -120,3 +143,8 @@ def read_netflix(
     if not parts:
         return empty_table(layout, timestamps), bad
     return pa.concat_tables(parts), bad
+
+
+def _count_lines(segment: bytes) -> int:
+    """The non-blank lines of a segment."""
+    return sum(1 for line in segment.split(b"\n") if line.strip())

@@ -4,6 +4,8 @@ The pipeline writes shards and items.txt into a staging directory next to
 ``--out``; this module adds the metadata and renames the staging directory
 into place, so a failed run never leaves a half dataset behind
 (docs/design.md, "The prepared-dataset contract").
+(A module longer than 300 lines: the steps that finish a dataset, in the
+order they run.)
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from tf_multvae import records
 # swap is one atomic rename; an object store has no directory rename, so
 # there the staged files are moved one by one at the very end.
 _RAW = CompressionTypes.UNCOMPRESSED
+# Each split's shards (name, bytes, records): tf_multvae.datadir's key.
 
 
 def _is_local(path: str) -> bool:
@@ -157,8 +160,8 @@ def add_empty_shards(directory: str, train_shards: int) -> None:
                 write_bytes(path, b"")
 
 
-def shard_lengths(directory: str) -> dict[str, list[tuple[str, int]]]:
-    """Per split: its shard files (sorted) and their record counts."""
+def shard_lengths(directory: str) -> dict[str, list[tuple[str, int, int]]]:
+    """Per split: its shard files (sorted), record counts and bytes."""
     out = {}
     for split in features.SPLITS:
         pattern = _join(directory, features.shard_pattern(split))
@@ -295,6 +298,14 @@ def build_metadata(
         "interactions": interactions,
         "density": interactions / (users * n_items) if users else 0.0,
         "heldout_users_per_split": n_heldout,
+        # What tf_multvae.datadir checks the shards against before use.
+        features.SHARD_LISTING: {
+            name: [
+                {"name": path.rsplit("/", 1)[-1], "bytes": size, "records": n}
+                for path, n, size in files
+            ]
+            for name, files in shards.items()
+        },
         "splits": splits,
         "rows": {
             field: c(counter) for field, counter in names.ROWS_FIELDS.items()

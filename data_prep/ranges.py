@@ -20,6 +20,7 @@ from data_prep.config import Layout
 from data_prep.errors import DataPrepError
 
 FILE_SHIFT = 40  # files up to 1 TiB; 2**23 files
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte order mark, dropped at a file's start
 
 
 @dataclass(frozen=True)

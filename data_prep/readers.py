@@ -10,6 +10,9 @@ Every row carries an :data:`ORDER` key, ``file_index << 40 | position``,
 that increases with the row's place in the raw files; the held-out draws
 need each user's clicks in raw-file order (docs/design.md, "The paper's
 protocol"), and leave-one-out breaks ties in :data:`TIME` with it.
+
+A UTF-8 byte order mark opening a file is dropped, not read as part of its
+first line (which is then read, or skipped as the header, as usual).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from data_prep.delimited import arrow_id_type
 from data_prep.delimited import empty_table
 from data_prep.delimited import read_delimited
 from data_prep.netflix import read_netflix
+from data_prep.ranges import BOM
 from data_prep.ranges import FILE_SHIFT
 from data_prep.ranges import ByteRange
 from data_prep.ranges import read_range_bytes
@@ -49,6 +53,8 @@ def read_range(
     """
     data, offset = read_range_bytes(rng)
     skip_first = layout.header and offset == 0
+    if offset == 0 and data.startswith(BOM):
+        data, offset = data[len(BOM) :], len(BOM)
     if skip_first:
         newline = data.find(b"\n")
         offset += len(data) if newline < 0 else newline + 1

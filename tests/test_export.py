@@ -83,7 +83,10 @@ def test_top_k_larger_than_the_items_is_refused(
     assert not (tmp_path / "m" / "1").exists()
 
 
-def test_a_vocabulary_of_another_size_is_refused(serving_run, tmp_path, capsys):
+def test_a_data_dir_that_is_not_a_dataset_is_refused(
+    serving_run, tmp_path, capsys
+):
+    # Only a vocabulary (of another size): export checks the whole dataset.
     (tmp_path / features.VOCAB_FILE).write_text("a\nb\nc\n")
     code = export.main(
         [
@@ -96,4 +99,6 @@ def test_a_vocabulary_of_another_size_is_refused(serving_run, tmp_path, capsys):
         ]
     )
     assert code == 2
-    assert "has 3 items but the model scores" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert f"{tmp_path} is not a prepared dataset: no metadata.json" in err
+    assert not (tmp_path / "m").exists()

@@ -244,6 +244,9 @@ def test_pure_modules_import_without_beam():
         "data_prep.delimited",
         "data_prep.netflix",
         "data_prep.readers",
+        "data_prep.fields",
+        "data_prep.leave_one_out",
+        "data_prep.flags",
     ]
     code = (
         f"import sys, {', '.join(modules)};print('apache_beam' in sys.modules)"

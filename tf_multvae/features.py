@@ -45,6 +45,9 @@ STRONG_GENERALIZATION = "strong-generalization"
 # item and its candidates (it and sampled negatives) to rank it among.
 LEAVE_ONE_OUT = "leave-one-out"
 PROTOCOLS = (STRONG_GENERALIZATION, LEAVE_ONE_OUT)
+# metadata.json's listing of each split's shards: {split: [{"name",
+# "bytes", "records"}]}, checked before a dataset is used.
+SHARD_LISTING = "shard_files"
 
 # Files of a prepared dataset directory.
 VOCAB_FILE = "items.txt"  # raw item id per line; line number = item index

@@ -21,12 +21,16 @@ and add their files (docs/design.md, "Run directories")::
 A directory holds one configuration: :func:`prepare` refuses one that
 holds another (or that holds something that is not a run) unless asked to
 start over, for training, the baselines, the search and the tables alike.
+config.json's :data:`FINGERPRINT` names the preparation of the dataset
+the run trained on (``tf_multvae.datadir.fingerprint``; runs written
+before it have none, and are taken as they are).
 
 Imports only the standard library: everything else may import it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -39,6 +43,7 @@ BEST_WEIGHTS = "best.weights.h5"
 BEST_STATE = "best.json"
 BACKUP = "backup"
 LOGS = "logs"
+FINGERPRINT = "dataset_fingerprint"  # config.json's, of the dataset
 
 
 def summary_path(run_dir: str, split: str) -> str:
@@ -164,7 +169,17 @@ def prepare(
         shutil.rmtree(directory)
     elif exists:
         with open(path) as f:
-            changed = differences(json.load(f), resolved, ignore)
+            previous = json.load(f)
+        if FINGERPRINT not in previous:  # a run from before fingerprints
+            ignore = (*ignore, FINGERPRINT)
+        changed = differences(previous, resolved, ignore)
+        if FINGERPRINT in changed:
+            raise ValueError(
+                f"{flag} {directory} holds a run trained on "
+                f"{resolved.get('data_dir')} before it was prepared again "
+                "(the dataset's fingerprint differs); pass --overwrite to "
+                f"start over there, or choose another {flag}"
+            )
         if changed:
             raise ValueError(
                 f"{flag} {directory} holds a run with another configuration "
@@ -173,6 +188,37 @@ def prepare(
             )
     os.makedirs(directory, exist_ok=True)
     write_json(path, resolved)
+
+
+def _entries(directory: str) -> set[str]:
+    """Every path below ``directory`` (directories end with a slash)."""
+    found = set()
+    for root, dirs, files in os.walk(directory):
+        found.update(os.path.join(root, d) + os.sep for d in dirs)
+        found.update(os.path.join(root, f) for f in files)
+    return found
+
+
+@contextlib.contextmanager
+def unchanged_on(directory: str, errors: tuple[type[BaseException], ...]):
+    """Takes back what the body added to ``directory`` if it raises
+    one of ``errors``: the directory itself when it did not exist, else
+    the files and folders that were not there (a file rewritten with the
+    same contents, such as config.json by :func:`prepare`, stays)."""
+    existed = os.path.isdir(directory)
+    before = _entries(directory) if existed else set()
+    try:
+        yield
+    except errors:
+        if not existed:
+            shutil.rmtree(directory, ignore_errors=True)
+        elif os.path.isdir(directory):
+            for path in sorted(_entries(directory) - before, reverse=True):
+                if path.endswith(os.sep):
+                    shutil.rmtree(path, ignore_errors=True)
+                elif os.path.lexists(path):
+                    os.remove(path)
+        raise
 
 
 def finished(run_dir: str, wanted: dict) -> dict | None:

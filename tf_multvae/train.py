@@ -111,8 +111,8 @@ def _given(args: argparse.Namespace, fields) -> dict:
 def config_from_args(args: argparse.Namespace) -> cfg.RunConfig:
     """The dataset's preset, switched to the model asked for (the DAE's or
     CDAE's defaults), then each flag."""
-    preset = cfg.PRESETS[args.dataset]
-    model = cfg.model_defaults(args.model, preset.model)
+    preset = cfg.preset(args.dataset, args.model)
+    model = preset.model
     model = dataclasses.replace(model, **_given(args, cfg.MODEL_FLAGS))
     train = dataclasses.replace(preset.train, **_given(args, cfg.TRAIN_FLAGS))
     return cfg.RunConfig(args.dataset, model, train)

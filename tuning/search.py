@@ -131,10 +131,8 @@ def base_config(args: argparse.Namespace):
 
     from tf_multvae import config as cfg
 
-    preset = cfg.PRESETS[args.dataset]
+    preset = cfg.preset(args.dataset, args.model)
     model = preset.model
-    if args.model == "dae":
-        model = cfg.dae_defaults(model)
     overrides = {
         "epochs": args.epochs,
         "batch_size": args.batch_size,
@@ -242,7 +240,8 @@ def run(args: argparse.Namespace) -> dict | None:
             "--seed": args.seed,
             # The preset's protocol, or longer if the trials trained longer.
             "--epochs": max(
-                cfg.PRESETS[args.dataset].train.epochs, base.train.epochs
+                cfg.preset(args.dataset, args.model).train.epochs,
+                base.train.epochs,
             ),
         }
         summary = {

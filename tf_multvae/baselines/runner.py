@@ -43,13 +43,13 @@ def run(
 
     Raises:
         FileNotFoundError, ValueError: bad data directory or arguments, or
-            a run directory holding another run (without ``overwrite``).
+            a run directory holding another run (without ``overwrite``);
+            a shard found corrupt as it is read (``datadir.CorruptShard``)
+            leaves the run directory as it was.
         MemoryError, FloatingPointError: the fit would not fit in memory,
             or its solve went wrong.
     """
     from tf_multvae import datadir
-    from tf_multvae.reports import evaluation
-    from tf_multvae.reports import runs
 
     if batch_size < 1:
         raise ValueError(f"--batch-size must be >= 1, got {batch_size}")
@@ -61,8 +61,19 @@ def run(
         "model": model.config,
         "data_dir": os.path.abspath(data_dir),
         "n_items": info.n_items,
+        rundir.FINGERPRINT: datadir.fingerprint(data_dir),
     }
-    rundir.prepare(run_dir, config, overwrite)
+    with rundir.unchanged_on(run_dir, (datadir.CorruptShard,)):
+        with datadir.reading(data_dir):
+            rundir.prepare(run_dir, config, overwrite)
+            return _fit_and_write(model, data_dir, run_dir, batch_size)
+
+
+def _fit_and_write(model, data_dir: str, run_dir: str, batch_size: int):
+    from tf_multvae import datadir
+    from tf_multvae.reports import evaluation
+    from tf_multvae.reports import runs
+
     started = time.time()
     model = baselines.fit(model.config, data_dir)
     seconds = time.time() - started

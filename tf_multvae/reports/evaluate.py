@@ -80,8 +80,10 @@ def run(
         ``ks`` None: :data:`DEFAULT_CUTOFFS` of the dataset's protocol.
 
     Raises:
-        FileNotFoundError, ValueError: not a run directory, a missing
-            dataset, or a cutoff above the number of items.
+        FileNotFoundError, ValueError: not a run directory, a missing or
+            damaged dataset or not the one the run trained on
+            (``runs.check_dataset``), or a cutoff above the number of
+            items.
     """
     from tf_multvae import datadir
     from tf_multvae.reports import evaluation
@@ -92,9 +94,10 @@ def run(
     scorer, data_dir = runs.load_scorer(run_dir, data_dir)
     if ks is None:
         ks = DEFAULT_CUTOFFS[datadir.load_info(data_dir).protocol]
-    per_user = evaluation.per_user_metrics(
-        scorer, data_dir, split, batch_size, ks
-    )
+    with datadir.reading(data_dir):
+        per_user = evaluation.per_user_metrics(
+            scorer, data_dir, split, batch_size, ks
+        )
     names = evaluation.metric_keys(per_user)
     result = {
         "split": split,

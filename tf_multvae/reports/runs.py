@@ -22,6 +22,47 @@ from tf_multvae import rundir
 from tf_multvae.reports import evaluation
 
 
+def check_dataset(
+    run_dir: str, data_dir: str | None = None, config: dict | None = None
+) -> str:
+    """The run's dataset directory, refused if not the one it trained on.
+
+    The dataset must be a prepared one (``datadir.load_info``) with the
+    fingerprint that the run's config.json records (runs written before
+    fingerprints: the same number of items).
+
+    Args:
+        data_dir: the dataset (default: the one in config.json).
+        config: the run's config.json, when already read.
+
+    Raises:
+        FileNotFoundError, ValueError: naming the run and the dataset.
+    """
+    from tf_multvae import datadir
+
+    config = config or rundir.read_json(run_dir, rundir.CONFIG)
+    data_dir = data_dir or config.get("data_dir")
+    if not data_dir:
+        raise ValueError(f"{run_dir}/{rundir.CONFIG} names no data_dir")
+    info = datadir.load_info(data_dir)
+    wanted = config.get(rundir.FINGERPRINT)
+    if wanted is not None and wanted != datadir.fingerprint(data_dir):
+        raise ValueError(
+            f"the dataset {data_dir} was prepared again since the run "
+            f"{run_dir} trained on it (its metadata.json or items.txt "
+            "differ from the fingerprint in the run's config.json); use "
+            "the dataset the run trained on, or train the run again"
+        )
+    n_items = config.get("n_items")
+    if n_items is not None and n_items != info.n_items:
+        raise ValueError(
+            f"the run {run_dir} was trained on {n_items} items but the "
+            f"dataset {data_dir} has {info.n_items}: not the dataset it "
+            "trained on"
+        )
+    return data_dir
+
+
 def load_scorer(run_dir: str, data_dir: str | None = None):
     """The run's model: best.keras, or a baseline refit from config.json.
 
@@ -33,9 +74,13 @@ def load_scorer(run_dir: str, data_dir: str | None = None):
     Returns:
         (scorer, data_dir): something with ``score`` (see
         ``evaluation.Scorer``) and the dataset directory it belongs to.
+
+    Raises:
+        FileNotFoundError, ValueError: not a run, or not the dataset it
+            trained on (:func:`check_dataset`).
     """
     config = rundir.read_json(run_dir, rundir.CONFIG)
-    data_dir = data_dir or config["data_dir"]
+    data_dir = check_dataset(run_dir, data_dir, config)
     if rundir.kind(config) in cfg.MODELS:
         import keras
 
@@ -47,8 +92,10 @@ def load_scorer(run_dir: str, data_dir: str | None = None):
             raise FileNotFoundError(f"{run_dir} has no {rundir.BEST_MODEL}")
         return keras.saving.load_model(path), data_dir
     from tf_multvae import baselines
+    from tf_multvae import datadir
 
-    return baselines.fit(config["model"], data_dir), data_dir
+    with datadir.reading(data_dir):
+        return baselines.fit(config["model"], data_dir), data_dir
 
 
 def write_per_user(
@@ -130,19 +177,23 @@ def per_user(
     need = set(metrics.PAPER_METRICS) | set(
         metrics.metric_names(ks) if ks else ()
     )
+    from tf_multvae import datadir
+
     path = rundir.per_user_path(run_dir, split)
     if _is_fresh(path, run_dir):
         table = read_per_user(path)
         if all(n in table for n in need):
+            check_dataset(run_dir, data_dir)
             return table
     scorer, data_dir = load_scorer(run_dir, data_dir)
     every = sorted(
         {k for values in metrics.PAPER_CUTOFFS.values() for k in values}
         | set(ks or ())
     )
-    values = evaluation.per_user_metrics(
-        scorer, data_dir, split, batch_size, every
-    )
+    with datadir.reading(data_dir):
+        values = evaluation.per_user_metrics(
+            scorer, data_dir, split, batch_size, every
+        )
     write_per_user(path, values, metrics.metric_names(every))
     return read_per_user(path)
 

@@ -47,8 +47,8 @@ from tf_multvae.serving.signatures import DEFAULT_TOP_K
 from tf_multvae.serving.signatures import ServingModule
 
 
-def _vocabulary_path(run_dir: str, data_dir: str | None) -> str:
-    """``items.txt`` of ``data_dir``, or of the data_dir in config.json."""
+def _data_dir(run_dir: str, data_dir: str | None) -> str:
+    """``data_dir``, or the data_dir that the run's config.json records."""
     if data_dir is None:
         path = os.path.join(run_dir, rundir.CONFIG)
         if not tf.io.gfile.exists(path):
@@ -60,6 +60,11 @@ def _vocabulary_path(run_dir: str, data_dir: str | None) -> str:
             data_dir = json.load(f).get("data_dir")
         if not data_dir:
             raise ValueError(f"{path} does not name the data_dir")
+    return data_dir
+
+
+def _vocabulary_path(data_dir: str) -> str:
+    """``items.txt`` of ``data_dir``."""
     vocab = tf.io.gfile.join(data_dir, features.VOCAB_FILE)
     if not tf.io.gfile.exists(vocab):
         raise FileNotFoundError(
@@ -83,8 +88,9 @@ def load_run(run_dir: str, data_dir: str | None = None):
 
     Raises:
         FileNotFoundError: ``run_dir`` or the vocabulary does not exist.
-        ValueError: the run has no best model, or the vocabulary does not
-            match the model's number of items.
+        ValueError: the run has no best model, the dataset is damaged or
+            was prepared again since the run trained on it, or the
+            vocabulary does not match the model's number of items.
     """
     import keras
 
@@ -98,7 +104,12 @@ def load_run(run_dir: str, data_dir: str | None = None):
             f"--run-dir {run_dir} has no best model ({rundir.BEST_MODEL}): "
             "training has not finished there, or never kept an epoch"
         )
-    vocab = _vocabulary_path(run_dir, data_dir)
+    from tf_multvae.reports import runs
+
+    data_dir = _data_dir(run_dir, data_dir)
+    vocab = _vocabulary_path(data_dir)
+    # The dataset it trained on, unchanged (shards, fingerprint).
+    runs.check_dataset(run_dir, data_dir)
     model = keras.saving.load_model(best)
     n_ids = len(datadir.read_vocabulary(vocab))
     if n_ids != model.n_items:

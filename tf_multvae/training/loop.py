@@ -187,10 +187,24 @@ def run(
         version directory, with ``export_dir``).
 
     Raises:
-        FileNotFoundError, ValueError: bad data directory or arguments.
+        FileNotFoundError, ValueError: bad data directory or arguments;
+            a shard found corrupt as it is read
+            (``datadir.CorruptShard``) leaves the run directory as it
+            was.
         FloatingPointError: the loss became NaN (the best weights so far
             are kept and evaluated first).
     """
+    from tf_multvae import datadir
+
+    args = (deterministic, overwrite, verbose, export_dir)
+    with rundir.unchanged_on(run_dir, (datadir.CorruptShard,)):
+        with datadir.reading(data_dir):
+            return _run(config, data_dir, run_dir, *args)
+
+
+def _run(
+    config, data_dir, run_dir, deterministic, overwrite, verbose, export_dir
+):
     import tensorflow as tf
 
     from tf_multvae import datadir
@@ -212,6 +226,7 @@ def run(
         "data_dir": os.path.abspath(data_dir),
         "n_items": info.n_items,
         "deterministic": deterministic,
+        rundir.FINGERPRINT: datadir.fingerprint(data_dir),
     }
     rundir.prepare(run_dir, resolved, overwrite)
 
