@@ -114,7 +114,7 @@ def test_collect_only_reports_missing_runs(table_run, tmp_path, capsys):
     assert code == 1
     captured = capsys.readouterr()
     assert captured.out.count("not run") == 3 * 6
-    assert "not run yet: vae-multinomial" in captured.err
+    assert "not run: vae-multinomial" in captured.err
 
 
 def test_flags_it_sets_itself_are_refused(tmp_path):

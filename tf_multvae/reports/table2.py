@@ -37,6 +37,7 @@ from tf_multvae import config as cfg
 from tf_multvae import metrics
 from tf_multvae import rundir
 from tf_multvae.reports import paper
+from tf_multvae.reports import tables
 
 ROWS = ("vae", "dae", "wmf", "slim", "cdae", "ease", "popularity")
 NAMES = {
@@ -48,7 +49,6 @@ NAMES = {
     "popularity": "Popularity",
 }
 COLUMNS = paper.COLUMNS  # recall_at_20, recall_at_50, ndcg_at_100
-OWN_FLAGS = ("--model", "--run-dir", "--data-dir")
 
 
 def _train_row(
@@ -220,16 +220,7 @@ def _gridded(rows: tuple[str, ...], no_grid) -> tuple[str, ...]:
     )
 
 
-def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.reports.table2",
-        description="Table 2: Mult-VAE^PR, Mult-DAE, WMF, SLIM, CDAE, EASE "
-        "and popularity under the paper's protocol. Other flags go to "
-        "python -m tf_multvae.train.",
-    )
-    p.add_argument("--dataset", required=True, choices=sorted(cfg.PRESETS))
-    p.add_argument("--data-dir", help="prepared dataset (default data/NAME)")
-    p.add_argument("--runs-root", help="default runs/table2-NAME")
+def _own_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--rows", type=_rows, default=ROWS, help=",".join(ROWS))
     p.add_argument(
         "--no-grid",
@@ -239,16 +230,17 @@ def main(argv=None) -> int:
         help="WMF, SLIM, EASE and CDAE (or the rows named, e.g. slim) with "
         "their defaults only",
     )
-    p.add_argument(
-        "--collect-only", action="store_true", help="read finished runs only"
+
+
+def main(argv=None) -> int:
+    args, train_flags, data_dir, runs_root = tables.parse(
+        "table2",
+        "Table 2: Mult-VAE^PR, Mult-DAE, WMF, SLIM, CDAE, EASE and "
+        "popularity under the paper's protocol. Other flags go to python "
+        "-m tf_multvae.train.",
+        argv,
+        _own_arguments,
     )
-    args, train_flags = p.parse_known_args(argv)
-    own = [f for f in train_flags if f.split("=")[0] in OWN_FLAGS]
-    if own:
-        p.error(f"table2 sets {', '.join(own)} itself for each of its rows")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    data_dir = args.data_dir or os.path.join("data", args.dataset)
-    runs_root = args.runs_root or os.path.join("runs", f"table2-{args.dataset}")
     results, code = cli.call(
         collect_or_run,
         args.dataset,
@@ -262,15 +254,8 @@ def main(argv=None) -> int:
     if code:
         return code
     result = table(results, args.dataset)
-    result["runs_root"] = os.path.abspath(runs_root)
-    text = markdown(result)
-    rundir.write_report(runs_root, "table2", result, text)
-    print(text)
     missing = [r["model"] for r in result["rows"] if r["test"] is None]
-    if missing:
-        print(f"not run: {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    return tables.finish("table2", result, markdown(result), runs_root, missing)
 
 
 if __name__ == "__main__":

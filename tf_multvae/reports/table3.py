@@ -29,12 +29,11 @@ import os
 import sys
 
 from tf_multvae import cli
-from tf_multvae import config as cfg
 from tf_multvae import features
 from tf_multvae import metrics
-from tf_multvae import rundir
 from tf_multvae.reports import paper
 from tf_multvae.reports import table2
+from tf_multvae.reports import tables
 
 ROWS = ("dae", "vae", "ease", "popularity")
 COLUMNS = paper.TABLE3_COLUMNS  # hr_at_10, ndcg_at_10
@@ -141,26 +140,16 @@ def _rows(text: str) -> tuple[str, ...]:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.reports.table3",
-        description="Table 3: Mult-DAE and Mult-VAE^PR under NCF's "
-        "leave-one-out protocol, beside NCF's published figures. Other "
-        "flags go to python -m tf_multvae.train.",
+    args, train_flags, data_dir, runs_root = tables.parse(
+        "table3",
+        "Table 3: Mult-DAE and Mult-VAE^PR under NCF's leave-one-out "
+        "protocol, beside NCF's published figures. Other flags go to "
+        "python -m tf_multvae.train.",
+        argv,
+        lambda p: p.add_argument(
+            "--rows", type=_rows, default=ROWS, help=",".join(ROWS)
+        ),
     )
-    p.add_argument("--dataset", required=True, choices=sorted(cfg.PRESETS))
-    p.add_argument("--data-dir", help="prepared dataset (default data/NAME)")
-    p.add_argument("--runs-root", help="default runs/table3-NAME")
-    p.add_argument("--rows", type=_rows, default=ROWS, help=",".join(ROWS))
-    p.add_argument(
-        "--collect-only", action="store_true", help="read finished runs only"
-    )
-    args, train_flags = p.parse_known_args(argv)
-    own = [f for f in train_flags if f.split("=")[0] in table2.OWN_FLAGS]
-    if own:
-        p.error(f"table3 sets {', '.join(own)} itself for each of its rows")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    data_dir = args.data_dir or os.path.join("data", args.dataset)
-    runs_root = args.runs_root or os.path.join("runs", f"table3-{args.dataset}")
     results, code = cli.call(
         collect_or_run,
         args.dataset,
@@ -173,15 +162,8 @@ def main(argv=None) -> int:
     if code:
         return code
     result = table(results, args.dataset)
-    result["runs_root"] = os.path.abspath(runs_root)
-    text = markdown(result)
-    rundir.write_report(runs_root, "table3", result, text)
-    print(text)
     missing = [r["model"] for r in result["rows"] if r["test"] is None]
-    if missing:
-        print(f"not run: {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    return tables.finish("table3", result, markdown(result), runs_root, missing)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ and exits with 1 when some are missing.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
@@ -29,6 +28,7 @@ from tf_multvae import metrics as metric_names
 from tf_multvae import rundir
 from tf_multvae import train
 from tf_multvae.config import LIKELIHOODS
+from tf_multvae.reports import tables
 from tf_multvae.training import loop
 
 COLUMNS = metric_names.PAPER_METRICS  # the paper's order
@@ -155,25 +155,14 @@ def markdown(result: dict) -> str:
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m tf_multvae.reports.table4",
-        description="Table 4: Mult-VAE^PR and Mult-DAE with the multinomial, "
-        "Gaussian and logistic likelihoods. Other flags go to "
-        "python -m tf_multvae.train.",
+    args, train_flags, data_dir, runs_root = tables.parse(
+        "table4",
+        "Table 4: Mult-VAE^PR and Mult-DAE with the multinomial, Gaussian "
+        "and logistic likelihoods. Other flags go to python -m "
+        "tf_multvae.train.",
+        argv,
+        own_flags=_OWN_FLAGS,
     )
-    p.add_argument("--dataset", required=True, choices=sorted(cfg.PRESETS))
-    p.add_argument("--data-dir", help="prepared dataset (default data/NAME)")
-    p.add_argument("--runs-root", help="default runs/table4-NAME")
-    p.add_argument(
-        "--collect-only", action="store_true", help="read finished runs only"
-    )
-    args, train_flags = p.parse_known_args(argv)
-    own = [f for f in train_flags if f.split("=")[0] in _OWN_FLAGS]
-    if own:
-        p.error(f"table4 sets {', '.join(own)} itself for each of its runs")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    data_dir = args.data_dir or os.path.join("data", args.dataset)
-    runs_root = args.runs_root or os.path.join("runs", f"table4-{args.dataset}")
     results, code = cli.call(
         collect_or_train,
         args.dataset,
@@ -185,15 +174,8 @@ def main(argv=None) -> int:
     if code:
         return code
     result = table(results, args.dataset)
-    result["runs_root"] = os.path.abspath(runs_root)
-    text = markdown(result)
-    rundir.write_report(runs_root, "table4", result, text)
-    print(text)
     missing = [name for name, metrics in results.items() if metrics is None]
-    if missing:
-        print(f"not run yet: {', '.join(missing)}", file=sys.stderr)
-        return 1
-    return 0
+    return tables.finish("table4", result, markdown(result), runs_root, missing)
 
 
 if __name__ == "__main__":
