@@ -188,9 +188,9 @@ def run(
         seed = PrepConfig.seed
     if seed is not None and not 0 <= seed < 2**32:
         raise DataPrepError(f"--seed must be in [0, 2**32), got {seed}")
-    output.check_out_dir(out, overwrite)
     files = ncf_files.resolve(raw)
     output.check_apart(out, raw, files.paths)
+    output.check_out_dir(out, overwrite)
     options = pipeline_options(list(beam_args))
     # Checked here first, to fail before the pipeline starts; the workers
     # read them again, so that the pipeline carries no data.

@@ -65,11 +65,32 @@ def _remove(directory: str) -> None:
 
 
 def check_out_dir(out: str, overwrite: bool) -> None:
-    """Fails early when ``out`` exists and may not be replaced."""
+    """Fails early when ``out`` exists and may not be replaced.
+
+    ``--overwrite`` replaces a prepared dataset (or an empty directory),
+    never a file or a directory holding something else: those are the
+    user's, and are refused whatever the flags.
+    """
     exists = FileSystems.exists(out) or (not _is_local(out) and _files(out))
+    if exists and _is_local(out) and not os.path.isdir(out):
+        raise DataPrepError(
+            f"--out {out} is a file, not a dataset directory; choose "
+            "another --out"
+        )
     if exists and not overwrite:
         raise DataPrepError(
             f"--out {out} already exists; pass --overwrite to replace it"
+        )
+    if (
+        exists
+        and _is_local(out)
+        and os.listdir(out)
+        and not os.path.exists(os.path.join(out, features.METADATA_FILE))
+    ):
+        raise DataPrepError(
+            f"--out {out} holds files but no {features.METADATA_FILE}: not "
+            "a prepared dataset, so --overwrite will not replace it; choose "
+            "another --out"
         )
     if _is_local(out):
         os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)

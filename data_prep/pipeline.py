@@ -128,7 +128,6 @@ def run(
         DataPrepError: bad arguments or input; nothing is left at ``out``
             (an existing ``out`` is untouched).
     """
-    output.check_out_dir(out, overwrite)
     options = pipeline_options(list(beam_args))
     scratch = None
     extra_source = {}
@@ -136,14 +135,16 @@ def run(
         if raw is None and config.dataset == "synthetic":
             from data_prep import synthetic as synthlib
 
+            output.check_out_dir(out, overwrite)  # before generating
             scratch = tempfile.mkdtemp(prefix="synthetic-raw-")
             raw = os.path.join(scratch, "ratings.csv")
             params = dict(synthetic or {})
             stats = synthlib.write_ratings_csv(raw, **params)
             extra_source = {"generator": {**params, **stats}}
         files = resolve_raw_files(raw, config.layout)
-        if scratch is None:
+        if scratch is None:  # the user's raw files: kept apart from --out
             output.check_apart(out, raw, files)
+            output.check_out_dir(out, overwrite)
         ranges = plan_ranges(files, chunk_mb * MB)
         raw_bytes = sum(r.end - r.start for r in ranges)
         shards = max(2, min(256, math.ceil(raw_bytes / (64 * MB))))

@@ -101,13 +101,19 @@ def test_a_budget_that_is_not_positive_is_named(
 
 @pytest.fixture(scope="module")
 def without_training_users(dataset, tmp_path_factory) -> str:
-    """The dataset with its metadata saying 0 training users."""
+    """The dataset with its training split emptied, consistently: empty
+    train shards, and metadata.json saying so."""
+    from tf_multvae import features
+
     copy = str(tmp_path_factory.mktemp("no-train") / "data")
     shutil.copytree(dataset, copy)
-    path = os.path.join(copy, "metadata.json")
+    path = os.path.join(copy, features.METADATA_FILE)
     with open(path) as f:
         metadata = json.load(f)
-    metadata["splits"]["train"].update(users=0, interactions=0)
+    for shard in metadata[features.SHARD_LISTING][features.TRAIN]:
+        open(os.path.join(copy, shard["name"]), "wb").close()
+        shard.update(bytes=0, records=0)
+    metadata["splits"][features.TRAIN].update(users=0, interactions=0)
     with open(path, "w") as f:
         json.dump(metadata, f)
     return copy

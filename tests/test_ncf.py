@@ -349,6 +349,7 @@ def test_failed_overwrite_keeps_the_old_dataset(tmp_path, capsys):
     prefix = write_files(tmp_path / "raw", train=_replace(TRAIN, 3, "1\t1\t4"))
     out = tmp_path / "out"
     out.mkdir()
+    (out / "metadata.json").write_text("{}")  # an old dataset's
     (out / "keep.txt").write_text("old")
     assert prepare(prefix, out) == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err

@@ -254,9 +254,15 @@ def test_default_runner_is_multiprocess_and_tfds_loads_it(tmp_path, capsys):
 
 def test_existing_out_is_refused_without_overwrite(tmp_path, capsys):
     (tmp_path / "out").mkdir()
-    code, _ = prepare(tmp_path, "--dataset", "ml-100k", "--raw", "/nonexistent")
+    raw = tmp_path / "u.data"
+    raw.write_text("1\t1\t5\t0\n")
+    code, _ = prepare(tmp_path, "--dataset", "ml-100k", "--raw", str(raw))
     assert code == 2
     assert "already exists; pass --overwrite" in capsys.readouterr().err
+    # A missing --raw is named first (before anything about --out).
+    code, _ = prepare(tmp_path, "--dataset", "ml-100k", "--raw", "/nonexistent")
+    assert code == 2
+    assert "--raw /nonexistent: no such file" in capsys.readouterr().err
 
 
 @pytest.mark.slow
@@ -267,6 +273,7 @@ def test_bad_line_stops_and_leaves_old_dataset(tmp_path, capsys):
     raw.write_text("\n".join(lines) + "\n")
     old = tmp_path / "out"
     old.mkdir()
+    (old / "metadata.json").write_text("{}")  # an old dataset's
     (old / "keep.txt").write_text("old")
     code, _ = prepare(
         tmp_path,

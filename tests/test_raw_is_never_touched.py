@@ -1,8 +1,9 @@
-"""Data prep never destroys or reads into a user's raw input.
+"""Data prep never destroys a user's raw input or other files.
 
 ``--out`` equal to, inside or holding a ``--raw`` path is refused before
 anything runs, even with ``--overwrite``, and the raw files stay byte for
-byte what they were.
+byte what they were; ``--overwrite`` replaces only a prepared dataset (or
+an empty directory), never a file or a directory of something else.
 """
 
 from __future__ import annotations
@@ -97,3 +98,32 @@ def test_an_out_beside_raw_still_works(raw_dir, tmp_path):
     before = _digest(str(raw_dir))
     assert _prep(raw_dir / "ratings.csv", tmp_path / "raw-prepared") == 0
     assert _digest(str(raw_dir)) == before
+
+
+def test_an_out_that_is_a_file_is_refused(raw_dir, tmp_path, capsys):
+    out = tmp_path / "notes.txt"
+    out.write_text("the user's own file\n")
+    assert _prep(raw_dir, out, "--overwrite") == 2
+    err = capsys.readouterr().err
+    assert f"--out {out} is a file, not a dataset directory" in err
+    assert out.read_text() == "the user's own file\n"
+
+
+def test_overwrite_replaces_only_a_prepared_dataset(raw_dir, tmp_path, capsys):
+    out = tmp_path / "documents"
+    out.mkdir()
+    (out / "thesis.tex").write_text("chapter 1\n")
+    before = _digest(str(out))
+    assert _prep(raw_dir, out, "--overwrite") == 2
+    assert "not a prepared dataset, so --overwrite will not replace it" in (
+        capsys.readouterr().err
+    )
+    assert _digest(str(out)) == before
+    # A prepared dataset there is replaced; an empty directory is filled.
+    dataset = tmp_path / "data"
+    assert _prep(raw_dir, dataset) == 0
+    assert _prep(raw_dir, dataset, "--overwrite") == 0
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert _prep(raw_dir, empty, "--overwrite") == 0
+    assert (empty / "metadata.json").exists()

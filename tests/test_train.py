@@ -257,16 +257,20 @@ def test_sigkill_mid_epoch_resumes_to_the_same_result(dataset, tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not os.path.exists(os.path.join(killed, "metrics.json"))
-    subprocess.run(
+    resumed = subprocess.run(
         _command(dataset, killed, epochs),
         check=True,
         env=env,
         cwd=REPO,
         capture_output=True,
+        text=True,
     )
     a = json.loads(open(os.path.join(straight, "metrics.json")).read())
     b = json.loads(open(os.path.join(killed, "metrics.json")).read())
     assert 2 <= b["resumed_from_epoch"] < epochs
+    backup = os.path.join(killed, "backup")
+    said = f"resuming after epoch {b['resumed_from_epoch']} from {backup}"
+    assert said in resumed.stderr
     assert b["validation"]["ndcg_at_100"] == a["validation"]["ndcg_at_100"]
     assert b["best_epoch"] == a["best_epoch"]
     assert b["test"] == a["test"]

@@ -239,6 +239,13 @@ def _run(
     guard = cb.NanGuard()
     backup = cb.EpochBackup(os.path.join(run_dir, rundir.BACKUP), model, guard)
     initial_epoch = backup.restore()
+    if initial_epoch and chief:
+        print(
+            f"resuming after epoch {initial_epoch} from "
+            f"{os.path.join(run_dir, rundir.BACKUP)}",
+            file=sys.stderr,
+            flush=True,
+        )
     anneal = (m.anneal_cap, m.total_anneal_steps) if m.kind == "vae" else None
     selection = metrics.selection_metric(info.protocol)
     validates = datadir.count_users(data_dir, "validation") > 0
