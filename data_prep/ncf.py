@@ -235,10 +235,9 @@ def run(
         )
         single = counts.get(ncf_stages.USERS_WITH_ONE_ITEM, 0)
         ncf_validation.count_users_once(metadata, single)
-        metadata["pipeline_seconds"] = round(time.time() - started, 1)
-        output.write_metadata(staging, metadata)
-        output.write_tfds_metadata(staging, shard_files)
-        output.swap_into_place(staging, out)
+        output.finish(
+            staging, out, metadata, shard_files, time.time() - started
+        )
     except BaseException:
         output.discard(staging)
         raise

@@ -343,6 +343,17 @@ def build_metadata(
     }
 
 
+def finish(
+    staging: str, out: str, metadata: dict, shard_files: dict, seconds: float
+) -> None:
+    """A run's last steps: metadata.json (with the pipeline's seconds) and
+    the TFDS metadata into ``staging``, then ``staging`` swapped to ``out``."""
+    metadata["pipeline_seconds"] = round(seconds, 1)
+    write_metadata(staging, metadata)
+    write_tfds_metadata(staging, shard_files)
+    swap_into_place(staging, out)
+
+
 def write_metadata(directory: str, metadata: dict) -> None:
     text = json.dumps(metadata, indent=2) + "\n"
     write_bytes(_join(directory, features.METADATA_FILE), text.encode())

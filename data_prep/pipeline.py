@@ -167,10 +167,9 @@ def run(
                 extra_source,
                 protocol=config.protocol,
             )
-            metadata["pipeline_seconds"] = round(time.time() - started, 1)
-            output.write_metadata(staging, metadata)
-            output.write_tfds_metadata(staging, shard_files)
-            output.swap_into_place(staging, out)
+            output.finish(
+                staging, out, metadata, shard_files, time.time() - started
+            )
         except BaseException:
             output.discard(staging)
             raise
