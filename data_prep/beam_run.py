@@ -9,12 +9,19 @@ DirectRunner defaults are the same everywhere.
 
 from __future__ import annotations
 
+import os
+
 import apache_beam as beam
 from apache_beam.metrics.metric import MetricsFilter
+from apache_beam.options.pipeline_options import DirectOptions
 from apache_beam.options.pipeline_options import PipelineOptions
 from apache_beam.options.pipeline_options import StandardOptions
+from apache_beam.transforms.environments import SubprocessSDKEnvironment
 
 from data_prep import counters
+from data_prep import worker
+
+_MB = 1 << 20
 
 
 def pipeline_options(beam_args: list[str]) -> PipelineOptions:
@@ -42,7 +49,20 @@ def make_pipeline(options: PipelineOptions) -> beam.Pipeline:
     if options.view_as(StandardOptions).runner is None:
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-        return beam.Pipeline(runner=FnApiRunner(), options=options)
+        direct = options.view_as(DirectOptions)
+        if direct.direct_running_mode != "multi_processing":
+            return beam.Pipeline(runner=FnApiRunner(), options=options)
+        # Its worker processes are data_prep.worker's (Beam's own worker,
+        # stopping with this process and logging where it says). Beam's
+        # "multi_processing" would put back its own worker command;
+        # "in_memory" keeps this environment and the worker count.
+        direct.direct_running_mode = "in_memory"
+        environment = SubprocessSDKEnvironment.from_command_string(
+            worker.command_line()
+        )
+        os.environ[worker.PARENT_ENV] = str(os.getpid())
+        runner = FnApiRunner(default_environment=environment)
+        return beam.Pipeline(runner=runner, options=options)
     return beam.Pipeline(options=options)
 
 
@@ -57,3 +77,21 @@ def counters_of(result) -> dict[str, int]:
         name = counter.key.metric.name
         out[name] = out.get(name, 0) + int(value or 0)
     return out
+
+
+def say(lines: list[str]) -> None:
+    """Prints data prep's progress account (stdout)."""
+    for line in lines:
+        print(line, flush=True)
+
+
+def starting(n_files: int, n_bytes: int, n_ranges: int, options) -> str:
+    """The line printed as the pipeline starts."""
+    runner = options.view_as(StandardOptions).runner or "DirectRunner"
+    workers = options.view_as(DirectOptions).direct_num_workers
+    if runner == "DirectRunner":
+        runner += f", {workers or os.cpu_count()} worker processes"
+    return (
+        f"reading  {n_files} raw file(s), {n_bytes / _MB:,.1f} MB in "
+        f"{n_ranges} byte range(s) ({runner})"
+    )

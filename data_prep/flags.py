@@ -99,6 +99,13 @@ def parse_args(
         default=64,
         help="raw files are read in byte ranges of about this size",
     )
+    cli.add_verbose(parser)
+    parser.add_argument(
+        "--log-file",
+        help="write Beam's log and its workers' here, and keep it (default: "
+        "a file in the system's temporary directory, removed when the run "
+        "succeeds and named when it fails)",
+    )
     return parser.parse_known_args(argv)
 
 

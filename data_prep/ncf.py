@@ -43,6 +43,7 @@ from typing import Tuple
 import apache_beam as beam
 import pyarrow as pa
 
+from data_prep import beam_run
 from data_prep import counters
 from data_prep import ncf_files
 from data_prep import ncf_heldout
@@ -189,8 +190,7 @@ def run(
     if seed is not None and not 0 <= seed < 2**32:
         raise DataPrepError(f"--seed must be in [0, 2**32), got {seed}")
     files = ncf_files.resolve(raw)
-    output.check_apart(out, raw, files.paths)
-    output.check_out_dir(out, overwrite)
+    output.prepare_out(out, overwrite, raw, files.paths)
     options = pipeline_options(list(beam_args))
     # Checked here first, to fail before the pipeline starts; the workers
     # read them again, so that the pipeline carries no data.
@@ -198,6 +198,9 @@ def run(
     ranges = plan_ranges([files.train], chunk_mb * MB)
     raw_bytes = sum(r.end - r.start for r in ranges)
     n_groups = max(2, min(256, math.ceil(raw_bytes / (64 * MB))))
+    beam_run.say(
+        [beam_run.starting(len(files.paths), raw_bytes, len(ranges), options)]
+    )
     staging = output.staging_dir(out)
     try:
         started = time.time()

@@ -25,6 +25,7 @@ from data_prep.errors import DataPrepError
 from tf_multvae import __version__
 from tf_multvae import features
 from tf_multvae import records
+from tf_multvae import staging as stage
 
 # Paths go through Beam's FileSystems, so --out may be local or on any
 # filesystem the runner reaches (gs://, s3://, hdfs://). Locally the final
@@ -133,10 +134,28 @@ def check_apart(out: str, raw: str, raw_files: list[str]) -> None:
             )
 
 
-def staging_dir(out: str) -> str:
-    """A fresh directory beside ``out`` that the pipeline writes into."""
+def prepare_out(
+    out: str, overwrite: bool, raw: str | None, raw_files: list[str] | None
+) -> None:
+    """Everything that is checked and tidied before a run writes: ``out``
+    kept apart from the raw input (skipped when ``raw_files`` is None: a
+    generated input), what a killed run left beside a local ``out``
+    recovered (:func:`tf_multvae.staging.recover`, each thing done said on
+    stdout), then ``out`` judged (:func:`check_out_dir`).
+    """
+    if raw_files is not None:
+        check_apart(out, raw or "", raw_files)
     if _is_local(out):
-        out = os.path.abspath(out)
+        for line in stage.recover(out, features.METADATA_FILE):
+            print(line, flush=True)
+    check_out_dir(out, overwrite)
+
+
+def staging_dir(out: str) -> str:
+    """A fresh directory beside ``out`` that the pipeline writes into
+    (locally an owned one, :func:`tf_multvae.staging.staging_dir`)."""
+    if _is_local(out):
+        return stage.staging_dir(out)
     parent, name = out.rstrip("/").rsplit("/", 1)
     path = f"{parent}/.{name}.tmp-{uuid.uuid4().hex[:8]}"
     FileSystems.mkdirs(path)
@@ -148,15 +167,13 @@ def discard(staging: str) -> None:
 
 
 def swap_into_place(staging: str, out: str) -> None:
-    """Moves ``staging`` to ``out``, replacing an old ``out`` last."""
+    """Moves ``staging`` to ``out``, replacing an old ``out`` last.
+
+    Locally two renames with a journal (:mod:`tf_multvae.staging`); an
+    object store has no directory rename, so there the staged files are
+    moved one by one."""
     if _is_local(out):
-        out = os.path.abspath(out)
-        old = f"{staging}.old" if os.path.exists(out) else None
-        if old:
-            os.rename(out, old)
-        os.rename(staging, out)
-        if old:
-            shutil.rmtree(old, ignore_errors=True)
+        stage.swap_into_place(staging, out)
         return
     _remove(out)
     sources = _files(staging)
@@ -357,26 +374,3 @@ def finish(
 def write_metadata(directory: str, metadata: dict) -> None:
     text = json.dumps(metadata, indent=2) + "\n"
     write_bytes(_join(directory, features.METADATA_FILE), text.encode())
-
-
-def format_statistics(metadata: dict) -> str:
-    """The paper's Table 1 columns, as the pipeline prints them."""
-    s = metadata["splits"]
-    rows = [
-        ("dataset", metadata["source"]["dataset"]),
-        ("users", f"{metadata['users']:,}"),
-        ("items", f"{metadata['n_items']:,}"),
-        ("interactions", f"{metadata['interactions']:,}"),
-        ("density", f"{100 * metadata['density']:.3f}%"),
-        (
-            "held-out users",
-            f"{metadata['heldout_users_per_split']:,} per split "
-            f"(scored: validation {s['validation']['users_scored']:,}, "
-            f"test {s['test']['users_scored']:,})",
-        ),
-        ("train users", f"{s['train']['users']:,}"),
-        ("raw rows read", f"{metadata['rows']['read']:,}"),
-        ("bad lines", f"{metadata['rows']['bad_lines']:,}"),
-    ]
-    width = max(len(k) for k, _ in rows)
-    return "\n".join(f"{k:<{width}}  {v}" for k, v in rows)

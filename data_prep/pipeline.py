@@ -17,7 +17,6 @@ grouping, leave_one_out_stages and sinks (NCF's own files:
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 import re
@@ -27,11 +26,15 @@ import time
 
 import apache_beam as beam
 
+from data_prep import beam_run
 from data_prep import grouping
 from data_prep import leave_one_out_stages
+from data_prep import logs
 from data_prep import output
+from data_prep import report
 from data_prep import sinks
 from data_prep import transforms
+from data_prep import workspace
 from data_prep.beam_run import counters_of
 from data_prep.beam_run import make_pipeline
 from data_prep.beam_run import pipeline_options
@@ -135,7 +138,7 @@ def run(
         if raw is None and config.dataset == "synthetic":
             from data_prep import synthetic as synthlib
 
-            output.check_out_dir(out, overwrite)  # before generating
+            output.prepare_out(out, overwrite, None, None)
             scratch = tempfile.mkdtemp(prefix="synthetic-raw-")
             raw = os.path.join(scratch, "ratings.csv")
             params = dict(synthetic or {})
@@ -143,11 +146,13 @@ def run(
             extra_source = {"generator": {**params, **stats}}
         files = resolve_raw_files(raw, config.layout)
         if scratch is None:  # the user's raw files: kept apart from --out
-            output.check_apart(out, raw, files)
-            output.check_out_dir(out, overwrite)
+            output.prepare_out(out, overwrite, raw, files)
         ranges = plan_ranges(files, chunk_mb * MB)
         raw_bytes = sum(r.end - r.start for r in ranges)
         shards = max(2, min(256, math.ceil(raw_bytes / (64 * MB))))
+        beam_run.say(
+            [beam_run.starting(len(files), raw_bytes, len(ranges), options)]
+        )
         staging = output.staging_dir(out)
         try:
             started = time.time()
@@ -190,48 +195,56 @@ def user_error(err: BaseException) -> str | None:
     return found[-1].strip() if found else None
 
 
+@cli.command("data_prep")
 def main(argv: list[str] | None = None) -> int:
     """``python -m data_prep``: 0, or 2 after ``error: MESSAGE``."""
     args, beam_args = parse_args(argv)
-    logging.getLogger("apache_beam").setLevel(logging.WARNING)
-    try:
-        if args.dataset == "ncf":
-            from data_prep import ncf  # imports this module
-
-            ncf.check_flags(args)
-            metadata = ncf.run(
-                args.raw,
-                args.out,
-                beam_args,
-                args.overwrite,
-                args.chunk_mb,
-                validation=args.ncf_validation,
-                seed=args.seed,
-            )
-        else:
-            if args.ncf_validation:
-                raise DataPrepError(
-                    "--ncf-validation applies to --dataset ncf only"
-                )
-            metadata = run(
-                config_from_args(args),
-                args.raw,
-                args.out,
-                beam_args,
-                args.overwrite,
-                args.chunk_mb,
-                {
-                    "n_users": args.synthetic_users,
-                    "n_items": args.synthetic_items,
-                    "clicks_per_user": args.synthetic_clicks_per_user,
-                    "seed": args.synthetic_seed,
-                },
-            )
-    except Exception as err:  # noqa: BLE001 - report ours, re-raise the rest
-        message = user_error(err)
-        if message is None:
-            raise
-        return cli.fail(message)
-    print(output.format_statistics(metadata))
-    print(f"wrote {os.path.abspath(args.out)}")
+    with logs.routed(args.verbose, args.log_file) as log:
+        beam_run.say(workspace.remove_dead_scratch())
+        try:
+            with workspace.Scratch():
+                metadata = _prepare(args, beam_args)
+        except Exception as err:  # noqa: BLE001 - report ours, re-raise the rest
+            message = user_error(err)
+            if message is None:
+                raise
+            return cli.fail(message)
+    beam_run.say(
+        [report.account(metadata), "", report.format_statistics(metadata)]
+    )
+    if args.log_file:
+        beam_run.say([f"log      {log}"])
+    beam_run.say([f"wrote {os.path.abspath(args.out)}"])
     return 0
+
+
+def _prepare(args, beam_args: list[str]) -> dict:
+    if args.dataset == "ncf":
+        from data_prep import ncf  # imports this module
+
+        ncf.check_flags(args)
+        return ncf.run(
+            args.raw,
+            args.out,
+            beam_args,
+            args.overwrite,
+            args.chunk_mb,
+            validation=args.ncf_validation,
+            seed=args.seed,
+        )
+    if args.ncf_validation:
+        raise DataPrepError("--ncf-validation applies to --dataset ncf only")
+    return run(
+        config_from_args(args),
+        args.raw,
+        args.out,
+        beam_args,
+        args.overwrite,
+        args.chunk_mb,
+        {
+            "n_users": args.synthetic_users,
+            "n_items": args.synthetic_items,
+            "clicks_per_user": args.synthetic_clicks_per_user,
+            "seed": args.synthetic_seed,
+        },
+    )

@@ -270,3 +270,24 @@ def fold_in_users(serving_run) -> np.ndarray:
     config = json.loads((serving_run / "config.json").read_text())
     batches = data.eval_dataset(config["data_dir"], "test", SERVING_USERS)
     return next(iter(batches))[features.FOLD_IN].numpy()
+
+
+# Parallel runs (pytest-xdist, setup.cfg's ``-n``) ---------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Under ``--dist loadgroup``: each test file is one unit of work (its
+    module fixtures are made once), except the ML-1M reproductions, one
+    unit each and first in the queue, so that each worker starts on one
+    of these longest tests and the rest fill in around them."""
+    first = []
+    for item in items:
+        if item.get_closest_marker("reproduction"):
+            name = f"reproduction-{item.name}"
+            first.append(item)
+        else:
+            name = item.path.stem
+        item.add_marker(pytest.mark.xdist_group(name))
+    rest = [item for item in items if item not in first]
+    items[:] = first + rest

@@ -184,6 +184,26 @@ def test_a_baseline_refit_names_a_corrupt_training_shard(
     assert _snapshot(run_dir) == before
 
 
+def test_a_search_names_a_corrupt_training_shard(
+    report_dataset, tmp_path, capsys
+):
+    # Same size, same record count: only reading the records finds it,
+    # inside a KerasTuner trial, which must end the search with one line.
+    from tuning import search
+
+    data_dir = str(tmp_path / "data")
+    shutil.copytree(report_dataset, data_dir)
+    _flip(data_dir, TRAIN1)
+    out = tmp_path / "search"
+    code = search.main(
+        ["--data-dir", data_dir, "--dataset", "synthetic"]
+        + ["--out", str(out), "--max-trials", "1", "--epochs", "1"]
+        + ["--latent-dim", "8", "--hidden-width", "16"]
+    )
+    assert code == 2
+    _one_error(capsys, TRAIN1)
+
+
 def test_resumed_training_keeps_an_existing_run_as_it_was(
     tmp_path, capsys, report_dataset
 ):

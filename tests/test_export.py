@@ -7,7 +7,10 @@ are test_signatures'.
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
+import socket
 
 import pytest
 import tensorflow as tf
@@ -24,6 +27,47 @@ def test_train_exports_its_best_model(serving_run, saved_model):
     assert (saved_model / "assets" / features.VOCAB_FILE).exists()
     # Nothing else under the model_base_path: no half-written versions.
     assert os.listdir(saved_model.parent) == ["1"]
+
+
+def _dead_journal(base, version, new, old):
+    # This pid with a start time it never had: a process that is gone.
+    owner = {"pid": os.getpid(), "start": "1", "host": socket.gethostname()}
+    with open(base / f".{version}.swap.json", "w") as f:
+        json.dump({**owner, "new": str(new), "old": str(old)}, f)
+
+
+def test_an_export_killed_between_its_renames_is_finished(
+    saved_model, tmp_path, capsys
+):
+    base = tmp_path / "models"
+    base.mkdir()
+    new, old = base / ".2.tmp-0000beef", base / ".2.old-0000beef"
+    shutil.copytree(saved_model, new)
+    shutil.copytree(saved_model, old)
+    (old / "marker").write_text("the replaced version")
+    _dead_journal(base, 2, new, old)
+    export.version_dir(str(base), 3)  # what an export calls first
+    assert "finished the swap" in capsys.readouterr().out
+    assert sorted(os.listdir(base)) == ["2"]
+    assert not (base / "2" / "marker").exists()
+    tf.saved_model.load(str(base / "2"))  # the new version, whole
+
+
+def test_an_older_exports_moved_version_is_put_back(
+    saved_model, tmp_path, capsys
+):
+    # Earlier versions moved the replaced version to .replaced-V-ID/v.
+    base = tmp_path / "models"
+    shutil.copytree(saved_model, base / ".replaced-1-abc" / "v")
+    os.utime(base / ".replaced-1-abc", (0, 0))
+    (base / ".export-1-def").mkdir()
+    os.utime(base / ".export-1-def", (0, 0))  # long untouched
+    assert export.next_version(str(base)) == 1
+    export.version_dir(str(base))
+    out = capsys.readouterr().out
+    assert "restored" in out and "removed 1 leftover folder(s)" in out
+    assert sorted(os.listdir(base)) == ["1"]
+    assert (base / "1" / "saved_model.pb").exists()
 
 
 @pytest.mark.slow

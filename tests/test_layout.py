@@ -26,6 +26,7 @@ LAYERS = (
         "tf_multvae",
         "tf_multvae.cli",
         "tf_multvae.rundir",
+        "tf_multvae.staging",
         "tf_multvae.config",
         "tf_multvae.features",
         "tf_multvae.records",
@@ -55,6 +56,7 @@ LAYERS = (
 TF_FREE = (
     "tf_multvae.cli",
     "tf_multvae.rundir",
+    "tf_multvae.staging",
     "tf_multvae.config",
     "tf_multvae.features",
     "tf_multvae.records",

@@ -80,6 +80,7 @@ def ml1m_raw():
     return train, test
 
 
+@pytest.mark.slow  # NCF's real ML-1M files, end to end
 def test_ml1m_counts_and_metadata(ml1m):
     out, meta = ml1m
     splits = meta["splits"]
@@ -118,6 +119,7 @@ def test_ml1m_counts_and_metadata(ml1m):
     assert info.n_items == N_ITEMS
 
 
+@pytest.mark.slow  # NCF's real ML-1M files, end to end
 def test_ml1m_records_are_the_raw_files(ml1m, ml1m_raw):
     """Every user's records against the plain-Python parse (the item index
     is NCF's id here)."""
@@ -144,6 +146,7 @@ def test_ml1m_records_are_the_raw_files(ml1m, ml1m_raw):
     assert repeats == 156
 
 
+@pytest.mark.slow  # NCF's real ML-1M files, end to end
 def test_ml1m_loads_with_tfds(ml1m):
     import tensorflow as tf
     import tensorflow_datasets as tfds
@@ -462,6 +465,7 @@ def ml1m_validation(tmp_path_factory):
     return out, json.loads((out / features.METADATA_FILE).read_text())
 
 
+@pytest.mark.slow  # NCF's real ML-1M files, end to end
 def test_ml1m_validation_split(ml1m_validation, ml1m_raw):
     out, meta = ml1m_validation
     train, test = ml1m_raw

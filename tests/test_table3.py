@@ -48,6 +48,7 @@ def report(ml100k, tmp_path_factory) -> dict:
         return json.load(f)
 
 
+@pytest.mark.slow  # trains on the real ML-100K
 def test_dae_beats_popularity_on_ml100k(report):
     rows = {row["model"]: row for row in report["rows"]}
     assert report["columns"] == ["hr_at_10", "ndcg_at_10"]
@@ -58,6 +59,7 @@ def test_dae_beats_popularity_on_ml100k(report):
     assert rows["dae"]["users"] == rows["popularity"]["users"] == 943
 
 
+@pytest.mark.slow  # trains on the real ML-100K
 def test_the_best_epoch_is_the_best_validation_ndcg_at_10(report):
     run_dir = {r["model"]: r["run_dir"] for r in report["rows"]}["dae"]
     with open(os.path.join(run_dir, "metrics.json")) as f:
@@ -68,6 +70,7 @@ def test_the_best_epoch_is_the_best_validation_ndcg_at_10(report):
     assert result["best_epoch"] == int(np.argmax(history)) + 1
 
 
+@pytest.mark.slow  # trains on the real ML-100K
 def test_the_report_lists_what_it_ran(report, ml100k):
     text = open(os.path.join(report["runs_root"], "table3.md")).read()
     assert "HR@10" in text and "| Mult-DAE |" in text

@@ -101,6 +101,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         "Serving into EXPORT_DIR/N (next version; python -m "
         "tf_multvae.serving.export)",
     )
+    cli.add_verbose(p)
     return p.parse_args(argv)
 
 
@@ -175,6 +176,7 @@ def _run_grid(args, config: cfg.RunConfig, data_dir: str, run_dir: str):
     return 0
 
 
+@cli.command("train")
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -220,4 +222,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("train")
+    sys.exit(cli.end_process(main()))

@@ -118,6 +118,8 @@ class MultVAEHyperModel(kt.HyperModel):
         Raises:
             keras_tuner.errors.FailedTrialError: no epoch had a finite
                 validation NDCG@100 (the loss became NaN).
+            keras_tuner.errors.FatalValueError: a shard of the dataset is
+                corrupt (it ends the search).
         """
         started = time.time()
         config = self.config(hp)
@@ -147,14 +149,20 @@ class MultVAEHyperModel(kt.HyperModel):
             model.optimizer.iterations.assign(initial_epoch * steps)
         if verbose == "auto":
             verbose = 2
-        history = model.fit(
-            **loop.fit_data(self.data_dir, t, initial_epoch),
-            epochs=t.epochs,
-            initial_epoch=initial_epoch,
-            callbacks=own + list(callbacks or []),
-            verbose=verbose,
-            **kwargs,
-        ).history
+        try:
+            with datadir.reading(self.data_dir):
+                history = model.fit(
+                    **loop.fit_data(self.data_dir, t, initial_epoch),
+                    epochs=t.epochs,
+                    initial_epoch=initial_epoch,
+                    callbacks=own + list(callbacks or []),
+                    verbose=verbose,
+                    **kwargs,
+                ).history
+        except datadir.CorruptShard as err:
+            # Every trial would meet it: end the search (KerasTuner would
+            # count the trial failed and go on to the next).
+            raise kt.errors.FatalValueError(str(err)) from None
         ndcg = history.get(OBJECTIVE, [])
         if guard.stopped_at is not None:  # epochs from the NaN on are void
             ndcg = ndcg[: guard.stopped_at[0] - initial_epoch]

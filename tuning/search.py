@@ -29,6 +29,8 @@ _REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 if __package__ in (None, ""):  # run as a script: python tuning/search.py
     sys.path.insert(0, _REPO)
 
+from tf_multvae import cli  # noqa: E402 (imports no TensorFlow)
+
 TUNERS = ("bayesian", "hyperband", "random")
 SEARCH_FILE = "search.json"  # the resolved search, in --out
 _ENV = ("KERASTUNER_TUNER_ID", "KERASTUNER_ORACLE_IP", "KERASTUNER_ORACLE_PORT")
@@ -80,6 +82,7 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="start the search over (a worker never deletes anything)",
     )
+    cli.add_verbose(p)
     return p.parse_args(argv)
 
 
@@ -260,10 +263,10 @@ def run(args: argparse.Namespace) -> dict | None:
     return summary
 
 
+@cli.command("search")
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    from tf_multvae import cli
     from tf_multvae import config as cfg
 
     if args.dataset is None:
@@ -309,4 +312,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("search")
+    sys.exit(cli.end_process(main()))

@@ -1,6 +1,8 @@
 import sys
 
+from tf_multvae import cli
 from tf_multvae.baselines.command import main
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("baselines")
+    sys.exit(cli.end_process(main()))

@@ -98,6 +98,7 @@ def _run_grid(args: argparse.Namespace, fixed: dict, budget: int) -> int:
     return 0
 
 
+@cli.command("baselines")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.baselines",
@@ -125,6 +126,7 @@ def main(argv=None) -> int:
         "SLIM) exceeds this (default: the memory available now)",
     )
     p.add_argument("--overwrite", action="store_true")
+    cli.add_verbose(p)
     args = p.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     hyperparameters, code = cli.call(_hyperparameters, args)
@@ -164,4 +166,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("baselines")
+    sys.exit(cli.end_process(main()))

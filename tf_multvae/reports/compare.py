@@ -186,6 +186,7 @@ def _group_label(row: dict) -> str:
     return f"{lo}-{hi}% ({clicks})"
 
 
+@cli.command("compare")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.reports.compare",
@@ -196,6 +197,7 @@ def main(argv=None) -> int:
     p.add_argument("--out", help="output directory")
     p.add_argument("--labels", help="names of the two runs, A,B")
     p.add_argument("--data-dir", help="prepared dataset (default: RUN_A's)")
+    cli.add_verbose(p)
     args = p.parse_args(argv)
     labels = tuple(
         args.labels.split(",")
@@ -240,4 +242,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("compare")
+    sys.exit(cli.end_process(main()))

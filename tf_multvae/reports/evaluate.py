@@ -62,6 +62,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--batch-size", type=int, default=500, help="users ranked at once"
     )
+    cli.add_verbose(p)
     return p.parse_args(argv)
 
 
@@ -110,6 +111,7 @@ def run(
     return result
 
 
+@cli.command("evaluate")
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -132,4 +134,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("evaluate")
+    sys.exit(cli.end_process(main()))

@@ -186,6 +186,7 @@ def _validation(run_dir: str, scalars: dict) -> list[float]:
     )
 
 
+@cli.command("plots")
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tf_multvae.reports.plots",
@@ -194,6 +195,7 @@ def main(argv=None) -> int:
     p.add_argument("run_dirs", nargs="+", metavar="RUN")
     p.add_argument("--out", help="output directory (default FIRST_RUN/plots)")
     p.add_argument("--labels", help="comma-separated names of the runs")
+    cli.add_verbose(p)
     args = p.parse_args(argv)
     labels = (
         args.labels.split(",")
@@ -227,4 +229,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("plots")
+    sys.exit(cli.end_process(main()))

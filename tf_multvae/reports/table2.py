@@ -232,6 +232,7 @@ def _own_arguments(p: argparse.ArgumentParser) -> None:
     )
 
 
+@cli.command("table2")
 def main(argv=None) -> int:
     args, train_flags, data_dir, runs_root = tables.parse(
         "table2",
@@ -259,4 +260,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("table2")
+    sys.exit(cli.end_process(main()))

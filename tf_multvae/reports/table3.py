@@ -139,6 +139,7 @@ def _rows(text: str) -> tuple[str, ...]:
     return rows
 
 
+@cli.command("table3")
 def main(argv=None) -> int:
     args, train_flags, data_dir, runs_root = tables.parse(
         "table3",
@@ -167,4 +168,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("table3")
+    sys.exit(cli.end_process(main()))

@@ -154,6 +154,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
+@cli.command("table4")
 def main(argv=None) -> int:
     args, train_flags, data_dir, runs_root = tables.parse(
         "table4",
@@ -179,4 +180,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("table4")
+    sys.exit(cli.end_process(main()))

@@ -14,6 +14,7 @@ import os
 import sys
 from typing import Callable
 
+from tf_multvae import cli
 from tf_multvae import config as cfg
 from tf_multvae import rundir
 
@@ -46,6 +47,7 @@ def parse(
     p.add_argument(
         "--collect-only", action="store_true", help="read finished runs only"
     )
+    cli.add_verbose(p)
     args, train_flags = p.parse_known_args(argv)
     own = [f for f in train_flags if f.split("=")[0] in own_flags]
     if own:

@@ -33,9 +33,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import shutil
 import sys
-import tempfile
 
 import tensorflow as tf
 
@@ -43,7 +43,9 @@ from tf_multvae import cli
 from tf_multvae import datadir
 from tf_multvae import features
 from tf_multvae import rundir
+from tf_multvae import staging
 from tf_multvae.serving.signatures import DEFAULT_TOP_K
+from tf_multvae.serving.signatures import SAVED_MODEL_FILE
 from tf_multvae.serving.signatures import ServingModule
 
 
@@ -120,12 +122,6 @@ def load_run(run_dir: str, data_dir: str | None = None):
     return model, vocab
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def next_version(base_dir: str) -> int:
     """One more than the highest numbered version under ``base_dir`` (or 1)."""
     if not tf.io.gfile.isdir(base_dir):
@@ -138,14 +134,57 @@ def next_version(base_dir: str) -> int:
     return max(versions, default=0) + 1
 
 
+_LEFT = re.compile(r"^\.(\d+)\.(?:swap\.json|tmp-|old-)")
+_LEGACY = re.compile(r"^\.(export|replaced)-(\d+)-")
+
+
+def recover_versions(base_dir: str) -> list[str]:
+    """Recovers what a killed export left in a local ``base_dir``
+    (:func:`tf_multvae.staging.recover` for each version it touched);
+    returns the lines saying what was done."""
+    if "://" in base_dir or not os.path.isdir(base_dir):
+        return []
+    entries = sorted(os.listdir(base_dir))
+    said = []
+    versions = {m.group(1) for m in map(_LEFT.match, entries) if m}
+    for version in sorted(versions, key=int):
+        final = os.path.join(base_dir, version)
+        said += staging.recover(final, SAVED_MODEL_FILE)
+    # Earlier versions of this module: .export-V-* (being written) and
+    # .replaced-V-*/v (the version being replaced), without owners.
+    legacy = [os.path.join(base_dir, e) for e in entries if _LEGACY.match(e)]
+    for path in legacy:
+        kind, version = _LEGACY.match(os.path.basename(path)).groups()
+        final = os.path.join(base_dir, version)
+        moved = os.path.join(path, "v")
+        if (
+            kind == "replaced"
+            and not os.path.exists(final)
+            and os.path.isfile(os.path.join(moved, SAVED_MODEL_FILE))
+        ):
+            os.rename(moved, final)
+            shutil.rmtree(path, ignore_errors=True)
+            said.append(
+                f"restored {final}: an interrupted export had left it only "
+                f"in {moved}"
+            )
+    said += staging.remove_dead(
+        [p for p in legacy if os.path.isdir(p)], "leftover folder(s)"
+    )
+    return said
+
+
 def version_dir(
     base_dir: str, version: int | None = None, overwrite: bool = False
 ) -> tuple[int, str]:
-    """The version to write and its directory under ``base_dir``.
+    """The version to write and its directory under ``base_dir``, after
+    recovering what a killed export left there (said on stdout).
 
     Raises:
         ValueError: ``version`` < 1, or it exists and not ``overwrite``.
     """
+    for line in recover_versions(base_dir):
+        print(line)
     if version is None:
         version = next_version(base_dir)
     if version < 1:
@@ -168,8 +207,9 @@ def save(
     """Writes ``module`` as SavedModel ``base_dir/version``.
 
     A local export is written into a hidden directory beside it and renamed
-    into place, so TF Serving, which watches ``base_dir``, never sees half a
-    version.
+    into place (:mod:`tf_multvae.staging`), so TF Serving, which watches
+    ``base_dir``, never sees half a version, and a killed export leaves
+    nothing the next one does not recover.
 
     Returns:
         The version directory.
@@ -185,19 +225,13 @@ def save(
         tf.saved_model.save(module, final, signatures=signatures)
         return final
     os.makedirs(base_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".export-{version}-", dir=base_dir)
-    old = None
+    writing = staging.staging_dir(final)
     try:
-        tf.saved_model.save(module, staging, signatures=signatures)
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp's 0o700 would hide it
-        if os.path.exists(final):
-            old = tempfile.mkdtemp(prefix=f".replaced-{version}-", dir=base_dir)
-            os.replace(final, os.path.join(old, "v"))
-        os.replace(staging, final)
-    finally:
-        for leftover in (staging, old):
-            if leftover and os.path.exists(leftover):
-                shutil.rmtree(leftover)
+        tf.saved_model.save(module, writing, signatures=signatures)
+        staging.swap_into_place(writing, final)
+    except BaseException:
+        shutil.rmtree(writing, ignore_errors=True)
+        raise
     return final
 
 
@@ -243,9 +277,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing version"
     )
+    cli.add_verbose(p)
     return p.parse_args(argv)
 
 
+@cli.command("export")
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -266,4 +302,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("export")
+    sys.exit(cli.end_process(main()))

@@ -279,9 +279,11 @@ def parse_args(argv=None) -> argparse.Namespace:
         action="store_true",
         help="--items are item indices (the by_index signature)",
     )
+    cli.add_verbose(p)
     return p.parse_args(argv)
 
 
+@cli.command("recommend")
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -320,4 +322,5 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    cli.quiet_process("recommend")
+    sys.exit(cli.end_process(main()))
