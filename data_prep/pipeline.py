@@ -199,6 +199,10 @@ def user_error(err: BaseException) -> str | None:
 def main(argv: list[str] | None = None) -> int:
     """``python -m data_prep``: 0, or 2 after ``error: MESSAGE``."""
     args, beam_args = parse_args(argv)
+    try:
+        cli.check_log_file(args.log_file)
+    except OSError as err:
+        return cli.fail(err)
     with logs.routed(args.verbose, args.log_file) as log:
         beam_run.say(workspace.remove_dead_scratch())
         try:

@@ -187,3 +187,59 @@ def test_train_as_a_program_keeps_tensorflows_start_up_lines_off_stderr(
     assert "absl" not in done.stderr and "oneDNN" not in done.stderr
     assert "best epoch 1" in done.stdout
     assert [e for e in os.listdir(tmp_path) if e.endswith(".log")] == []
+    # A command module that imports TensorFlow at its top: the package's
+    # own import, first, already sent the C++ lines to the log file.
+    done = subprocess.run(
+        [sys.executable, "-m", "tf_multvae.serving.export"]
+        + ["--run-dir", str(tmp_path / "run"), "--out", str(tmp_path / "m")],
+        cwd=REPO,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert "SavedModel:" in done.stdout
+    assert [e for e in os.listdir(tmp_path) if e.endswith(".log")] == []
+
+
+def test_paths_that_must_be_directories_or_files_are_refused_by_flag(
+    tmp_path, capsys, report_dataset, vae_run
+):
+    from tf_multvae.serving import export
+
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("the user's\n")
+    cases = [
+        (
+            train.main,
+            ["--dataset", "synthetic", "--data-dir", report_dataset]
+            + ["--run-dir", str(tmp_path / "run"), "--epochs", "1", *TINY]
+            + ["--export-dir", str(a_file)],
+            f"--export-dir {a_file} is a file, not a directory",
+        ),
+        (
+            export.main,
+            ["--run-dir", vae_run, "--out", str(a_file)],
+            f"--out {a_file} is a file, not a directory",
+        ),
+        (
+            pipeline.main,
+            ["--dataset", "synthetic", "--out", str(tmp_path / "ds")]
+            + ["--log-file", str(tmp_path), *IN_PROCESS],
+            f"--log-file {tmp_path} is a directory; name a file",
+        ),
+        (
+            pipeline.main,
+            ["--dataset", "synthetic", "--out", str(tmp_path / "ds")]
+            + ["--log-file", str(tmp_path / "no" / "x.log"), *IN_PROCESS],
+            f"no directory {tmp_path / 'no'}",
+        ),
+    ]
+    for main, argv, message in cases:
+        assert main(argv) == cli.USAGE, argv
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    assert a_file.read_text() == "the user's\n"
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt"]

@@ -3,9 +3,16 @@
 ``MultVAE``, ``MultDAE`` and the configuration classes are re-exported
 lazily, so that importing a light module of the package (the record format
 used by the Beam workers) does not import TensorFlow.
+
+When a command of the package is being started (``python -m
+tf_multvae.X``: Python imports this package first, with ``sys.argv[0]``
+still ``"-m"``), the C++ libraries' start-up logging is sent to the
+command's log file here, before the command module's own imports load
+TensorFlow (``tf_multvae.cli.quiet_process``; not with ``--verbose``).
 """
 
 import os
+import sys
 
 __version__ = "0.1.0"
 
@@ -16,6 +23,21 @@ __version__ = "0.1.0"
 # every entry point imports this package first; TF_ENABLE_ONEDNN_OPTS=0 in
 # the environment keeps TensorFlow's default.
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "1")
+
+
+def _starting_command() -> str | None:
+    """The ``tf_multvae.X`` module ``python -m`` is starting, if any."""
+    argv = getattr(sys, "orig_argv", [])
+    if sys.argv[:1] != ["-m"] or "-m" not in argv[:-1]:
+        return None
+    name = argv[argv.index("-m") + 1]
+    return name if name.startswith(f"{__name__}.") else None
+
+
+if _starting_command():
+    from tf_multvae import cli as _cli
+
+    _cli.quiet_process(_starting_command().rsplit(".", 1)[-1])
 
 _EXPORTS = {
     "MultVAE": "tf_multvae.model",

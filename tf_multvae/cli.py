@@ -50,7 +50,12 @@ _trace_written = False
 # What a user's mistake raises in library code: a missing file or
 # directory (FileNotFoundError, NotADirectoryError are OSErrors the
 # library raises on purpose) or a bad value (ValueError).
-USER_ERRORS = (FileNotFoundError, NotADirectoryError, ValueError)
+USER_ERRORS = (
+    FileNotFoundError,
+    NotADirectoryError,
+    IsADirectoryError,
+    ValueError,
+)
 
 
 def finite_float(text: str) -> float:
@@ -62,6 +67,25 @@ def finite_float(text: str) -> float:
     if not math.isfinite(value):
         raise argparse.ArgumentTypeError(f"must be finite, not {text!r}")
     return value
+
+
+def check_directory(path: str | None, flag: str) -> None:
+    """Refuses a ``flag`` naming a path that exists and is not a
+    directory (NotADirectoryError, a user error); None passes."""
+    if path and os.path.exists(path) and not os.path.isdir(path):
+        raise NotADirectoryError(f"{flag} {path} is a file, not a directory")
+
+
+def check_log_file(path: str | None, flag: str = "--log-file") -> None:
+    """Refuses a log file ``flag`` that is a directory or whose directory
+    does not exist (user errors); None passes."""
+    if not path:
+        return
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"{flag} {path} is a directory; name a file")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise FileNotFoundError(f"{flag} {path}: no directory {parent}")
 
 
 def fail(message: object, code: int = USAGE) -> int:
@@ -118,7 +142,7 @@ def quiet_process(prog: str, argv: list[str] | None = None) -> None:
     unless it holds an unexpected error's trace."""
     global _process_log
     given = sys.argv[1:] if argv is None else argv
-    if VERBOSE in given:
+    if VERBOSE in given or _process_log:
         return
     path = log_path(prog)
     try:

@@ -189,6 +189,9 @@ def main(argv=None) -> int:
     )
     from tf_multvae.training import loop
 
+    _, code = cli.call(cli.check_directory, args.export_dir, "--export-dir")
+    if code:
+        return code
     if args.grid:
         return _run_grid(args, config, data_dir, run_dir)
     result, code = cli.call(

@@ -183,6 +183,11 @@ def version_dir(
     Raises:
         ValueError: ``version`` < 1, or it exists and not ``overwrite``.
     """
+    if os.path.exists(base_dir) and not os.path.isdir(base_dir):
+        raise NotADirectoryError(
+            f"{base_dir} is a file, not a directory of SavedModel versions "
+            "(TF Serving's model_base_path)"
+        )
     for line in recover_versions(base_dir):
         print(line)
     if version is None:
@@ -285,6 +290,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    _, code = cli.call(cli.check_directory, args.out, "--out")
+    if code:
+        return code
     path, code = cli.call(
         export_run,
         args.run_dir,
