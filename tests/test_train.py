@@ -102,6 +102,30 @@ def test_train_writes_the_run_directory(dataset, tmp_path, capsys):
     assert scalars["train/beta"][0] == pytest.approx(1 / 200)
 
 
+def test_a_rerun_removes_what_a_killed_writer_left(dataset, tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    argv = ["--dataset", "synthetic", "--data-dir", dataset]
+    argv += ["--run-dir", str(run_dir), "--epochs", "1", *SMALL]
+    assert train.main(argv) == 0
+    test = json.loads((run_dir / rundir.METRICS).read_text())["test"]
+    # A kill while writing JSON, the best weights, a backup checkpoint:
+    left = [
+        run_dir / (rundir.METRICS + rundir.TMP),
+        run_dir / (rundir.BEST_WEIGHTS + rundir.WEIGHTS_TMP),
+        run_dir / rundir.BACKUP / f"ckpt-2{rundir.BACKUP_TMP}",
+    ]
+    for path in left[:2]:
+        path.write_bytes(b"half a file")
+    left[2].mkdir()
+    (left[2] / "part-00000-of-00001.data-00000-of-00001").write_bytes(b"x")
+    capsys.readouterr()
+    assert train.main(argv) == 0  # the same command: continues, finished
+    err = capsys.readouterr().err
+    assert "removed 3 temporary file(s) an interrupted run left" in err
+    assert not any(path.exists() for path in left)
+    assert json.loads((run_dir / rundir.METRICS).read_text())["test"] == test
+
+
 @pytest.mark.slow
 def test_dae_trains_with_its_defaults(dataset, tmp_path):
     run_dir = tmp_path / "dae"

@@ -46,6 +46,38 @@ LOGS = "logs"
 FINGERPRINT = "dataset_fingerprint"  # config.json's, of the dataset
 
 
+# What a writer killed mid-write leaves in a run directory: write_json's
+# and the tables' "NAME.tmp", the best weights' "best.weights.h5.tmp.
+# weights.h5", and under backup/ tf.train's sharded-save "ckpt-N_temp".
+TMP = ".tmp"
+WEIGHTS_TMP = ".tmp.weights.h5"  # Keras wants weight files in .weights.h5
+TMP_SUFFIXES = (TMP, WEIGHTS_TMP)
+BACKUP_TMP = "_temp"
+
+
+def remove_leftovers(run_dir: str) -> list[str]:
+    """Removes the temporary files an interrupted run left in ``run_dir``
+    (:data:`TMP_SUFFIXES`, backup/'s :data:`BACKUP_TMP` folders); returns
+    their paths."""
+    found = []
+    for directory in (run_dir, os.path.join(run_dir, BACKUP)):
+        if not os.path.isdir(directory):
+            continue
+        for entry in sorted(os.listdir(directory)):
+            path = os.path.join(directory, entry)
+            if directory == run_dir and entry.endswith(TMP_SUFFIXES):
+                found.append(path)
+            elif directory != run_dir and BACKUP_TMP in entry:
+                found.append(path)
+    for path in found:
+        if os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
+        else:
+            with contextlib.suppress(OSError):
+                os.remove(path)
+    return found
+
+
 def summary_path(run_dir: str, split: str) -> str:
     """Where ``reports.evaluate`` writes a split's summary."""
     return os.path.join(run_dir, f"eval-{split}.json")
@@ -73,7 +105,7 @@ def write_json(path: str, value) -> None:
     The file is written next to ``path`` and renamed over it, so a reader
     (or a killed writer) never sees half a file.
     """
-    tmp = f"{path}.tmp"
+    tmp = path + TMP
     with open(tmp, "w") as f:
         json.dump(_finite(value), f, indent=2, allow_nan=False)
     os.replace(tmp, path)
@@ -246,7 +278,7 @@ def write_report(directory: str, stem: str, result: dict, text: str) -> None:
     """A report table as ``STEM.json`` and ``STEM.md`` in ``directory``."""
     os.makedirs(directory, exist_ok=True)
     write_json(os.path.join(directory, f"{stem}.json"), result)
-    tmp = os.path.join(directory, f"{stem}.md.tmp")
+    tmp = os.path.join(directory, f"{stem}.md{TMP}")
     with open(tmp, "w") as f:
         f.write(text + "\n")
     os.replace(tmp, os.path.join(directory, f"{stem}.md"))

@@ -102,7 +102,7 @@ def write_per_user(
     path: str, per_user: dict[str, np.ndarray], names: tuple[str, ...]
 ) -> None:
     """One CSV row per user (see the module docstring); atomic."""
-    tmp = f"{path}.tmp"
+    tmp = path + rundir.TMP
     with open(tmp, "w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow([features.USER_ID, *evaluation.COUNT_KEYS, *names])

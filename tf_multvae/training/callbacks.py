@@ -137,7 +137,7 @@ class BestWeights(keras.callbacks.Callback):
         rundir.write_json(self._state_path, self.state)
 
     def _save(self, epoch: int, value: float | None) -> None:
-        tmp = self._weights + ".tmp.weights.h5"
+        tmp = self._weights + rundir.WEIGHTS_TMP
         self.model.save_weights(tmp, overwrite=True)
         os.replace(tmp, self._weights)
         self.state.update(best=value, best_epoch=epoch + 1)

@@ -229,6 +229,14 @@ def _run(
         rundir.FINGERPRINT: datadir.fingerprint(data_dir),
     }
     rundir.prepare(run_dir, resolved, overwrite)
+    left = rundir.remove_leftovers(run_dir) if chief else []
+    if left:
+        print(
+            f"removed {len(left)} temporary file(s) an interrupted run left: "
+            + ", ".join(left),
+            file=sys.stderr,
+            flush=True,
+        )
 
     with strategy.scope():
         n_users = datadir.count_users(data_dir, "train")
