@@ -9,14 +9,20 @@ as its last line, one JSON object with ``train_users_per_s``,
 ``eval_users_per_s``, ``bound_users_per_s`` (the fp32 matmul throughput
 measured in the same run divided by the model's training FLOPs per user
 with sparse input), ``eval_bound_users_per_s`` (the same for one forward
-pass) and ``peak_rss_mb``. ``--mixed-precision`` also trains under
-``mixed_bfloat16`` (``mixed_float16`` on a GPU, as training does) in the
-same process and adds its rate, its ratio to fp32 and the half-precision
-matmul rate. ``--jit`` compiles the training steps with XLA. On a GPU,
-fp32 matmuls run as TF32 where the GPU has it (TensorFlow's default).
+pass) and ``peak_rss_mb`` (the whole process's peak; the peaks of
+MSD-shape training and of evaluating 50,000 users, each in a process of
+its own, are ``benchmarks.memory``'s). ``--mixed-precision`` also trains
+under ``mixed_bfloat16`` (``mixed_float16`` on a GPU, as training does)
+in the same process, on a model of its own built under that policy, and
+adds its rate, its ratio to fp32, the compute dtype of its output layer
+and the half-precision matmul rate. ``--jit`` compiles the training
+steps with XLA. On a GPU, fp32 matmuls run as TF32 where the GPU has it
+(TensorFlow's default).
 Each rate is the best of three timed windows (the matmul rate is
 measured between them): on a shared machine the fastest window is the
-least disturbed.
+least disturbed; every window's training rate is printed too
+(``train_windows``, ``mixed_train_windows``), so that two equal figures
+can be told from one figure printed twice.
 """
 
 from __future__ import annotations
@@ -54,21 +60,27 @@ def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
     return repeats * 2.0 * batch * hidden * n_items / seconds
 
 
-def _best_rate(work, units: float) -> float:
-    """Best of WINDOWS timings of ``work()`` (as timeit does): on a shared
-    machine the fastest window is the one least disturbed by other jobs."""
-    best = 0.0
+def _window_rates(work, units: float) -> list[float]:
+    """``units`` per second of each of WINDOWS timings of ``work()``."""
+    rates = []
     for _ in range(WINDOWS):
         start = time.perf_counter()
         work()
-        best = max(best, units / (time.perf_counter() - start))
-    return best
+        rates.append(units / (time.perf_counter() - start))
+    return rates
+
+
+def _best_rate(work, units: float) -> float:
+    """Best of WINDOWS timings of ``work()`` (as timeit does): on a shared
+    machine the fastest window is the one least disturbed by other jobs."""
+    return max(_window_rates(work, units))
 
 
 def _training_rate(
     policy, n_items, hidden, latent, train, steps, batch, jit=False
 ):
-    """Users/s of Mult-VAE^PR training under a Keras dtype policy."""
+    """The model and the users/s of each window of its training, under a
+    Keras dtype policy set before the model is built."""
     import keras
 
     from tf_multvae.model import build_model
@@ -88,9 +100,9 @@ def _training_rate(
             train, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False
         )
 
-    rate = _best_rate(work, steps * batch)
+    rates = _window_rates(work, steps * batch)
     keras.mixed_precision.set_global_policy("float32")
-    return model, rate
+    return model, rates
 
 
 def run(
@@ -108,9 +120,10 @@ def run(
     users = padded_users(batch * 4, n_items, clicks, seed=0)
     train = tf.data.Dataset.from_tensor_slices(users).batch(batch).repeat()
     fp32_matmul = [matmul_flops_per_s(n_items, hidden, batch, tf.float32)]
-    model, train_rate = _training_rate(
+    model, train_windows = _training_rate(
         "float32", n_items, hidden, latent, train, steps, batch, jit
     )
+    train_rate = max(train_windows)
     fp32_matmul.append(matmul_flops_per_s(n_items, hidden, batch, tf.float32))
 
     fold_in = tf.constant(users[:, : users.shape[1] // 2])
@@ -140,6 +153,7 @@ def run(
         "clicks_per_user": clicks,
         "batch": batch,
         "train_users_per_s": round(train_rate, 1),
+        "train_windows": [round(r, 1) for r in train_windows],
         "eval_users_per_s": round(eval_rate, 1),
         "bound_users_per_s": round(matmul / flops, 1),
         "train_fraction_of_bound": round(train_rate * flops / matmul, 3),
@@ -152,15 +166,19 @@ def run(
         del model
         half_matmul = matmul_flops_per_s(n_items, hidden, batch, half)
         policy = "mixed_float16" if gpu else "mixed_bfloat16"
-        _, mixed_rate = _training_rate(
+        mixed, mixed_windows = _training_rate(
             policy, n_items, hidden, latent, train, steps, batch, jit
         )
+        mixed_rate = max(mixed_windows)
+        logits_layer = mixed.decoder.dense_layers[-1]  # timed under policy
         half_matmul = max(
             half_matmul, matmul_flops_per_s(n_items, hidden, batch, half)
         )
         result.update(
             mixed_policy=policy,
             mixed_train_users_per_s=round(mixed_rate, 1),
+            mixed_train_windows=[round(r, 1) for r in mixed_windows],
+            mixed_logits_compute_dtype=logits_layer.compute_dtype,
             mixed_over_fp32=round(mixed_rate / train_rate, 3),
             half_matmul_gflops=round(half_matmul / 1e9, 1),
             half_over_fp32_matmul=round(half_matmul / matmul, 3),

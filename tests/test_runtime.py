@@ -1,7 +1,9 @@
-"""Package-wide TensorFlow settings and the benchmarks' FLOP counts."""
+"""Package-wide TensorFlow settings, the benchmarks' FLOP counts and machine,
+and the memory benchmark's figures."""
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import subprocess
@@ -74,3 +76,32 @@ def test_benchmarks_name_the_cpu_and_its_matmul_flags():
     here = benchmark.machine()
     assert here["cores"] >= 1 and here["tensorflow"].count(".") >= 1
     assert isinstance(here["onednn"], bool)
+
+
+@pytest.mark.slow
+def test_memory_benchmark_prints_the_peaks_of_training_and_evaluation(
+    tmp_path,
+):
+    # A tiny shape: 300 items, 50 held-out users; the dataset is prepared
+    # into --data-dir and kept there.
+    data_dir = tmp_path / "data"
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.memory", "--items=300",
+         "--clicks=20", "--eval-users=50", "--train-users=100",
+         "--steps=3", "--batch-size=25", f"--data-dir={data_dir}"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["cpu"] and result["cores"] >= 1  # the machine first
+    assert result["train_peak_rss_mb"] > 0 and result["eval_peak_rss_mb"] > 0
+    assert result["train_peak_rss_mb"] >= result["train_setup_rss_mb"] > 0
+    assert result["eval_users"] == result["data_test_users"] == 50
+    assert result["shape"] == "custom" and result["n_items"] == 300
+    assert result["prep_seconds"] > 0 and (data_dir / "metadata.json").exists()
+    printed = out.stdout.splitlines()
+    for key in ("train_peak_rss_mb", "eval_peak_rss_mb", "prep_seconds"):
+        assert any(line.startswith(key + " ") for line in printed)
