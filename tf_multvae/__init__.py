@@ -34,10 +34,11 @@ def _starting_command() -> str | None:
     return name if name.startswith(f"{__name__}.") else None
 
 
-if _starting_command():
+_command = _starting_command()
+if _command:
     from tf_multvae import cli as _cli
 
-    _cli.quiet_process(_starting_command().rsplit(".", 1)[-1])
+    _cli.quiet_process(_command.rsplit(".", 1)[-1])
 
 _EXPORTS = {
     "MultVAE": "tf_multvae.model",

@@ -59,16 +59,17 @@ def remove_leftovers(run_dir: str) -> list[str]:
     """Removes the temporary files an interrupted run left in ``run_dir``
     (:data:`TMP_SUFFIXES`, backup/'s :data:`BACKUP_TMP` folders); returns
     their paths."""
-    found = []
-    for directory in (run_dir, os.path.join(run_dir, BACKUP)):
+
+    def entries(directory: str) -> list[str]:
         if not os.path.isdir(directory):
-            continue
-        for entry in sorted(os.listdir(directory)):
-            path = os.path.join(directory, entry)
-            if directory == run_dir and entry.endswith(TMP_SUFFIXES):
-                found.append(path)
-            elif directory != run_dir and BACKUP_TMP in entry:
-                found.append(path)
+            return []
+        return [
+            os.path.join(directory, e) for e in sorted(os.listdir(directory))
+        ]
+
+    found = [p for p in entries(run_dir) if p.endswith(TMP_SUFFIXES)]
+    backup = entries(os.path.join(run_dir, BACKUP))
+    found += [p for p in backup if BACKUP_TMP in os.path.basename(p)]
     for path in found:
         if os.path.isdir(path):
             shutil.rmtree(path, ignore_errors=True)

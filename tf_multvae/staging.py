@@ -22,12 +22,15 @@ prints.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import socket
 import time
 import uuid
+
+from tf_multvae import rundir
 
 OWNER_FILE = ".owner"
 STALE_SECONDS = 3600
@@ -103,16 +106,6 @@ def staging_dir(out: str) -> str:
     return path
 
 
-def _write_journal(out: str, journal: dict) -> None:
-    path = journal_path(out)
-    tmp = f"{path}.{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(journal, f)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def swap_into_place(staging: str, out: str) -> None:
     """Renames a finished ``staging`` to ``out``, replacing an old ``out``.
 
@@ -122,7 +115,9 @@ def swap_into_place(staging: str, out: str) -> None:
     os.remove(os.path.join(staging, OWNER_FILE))
     parent, name = _names(out)
     old = os.path.join(parent, f".{name}.old-{uuid.uuid4().hex[:8]}")
-    _write_journal(out, {**_owner(), "new": staging, "old": old})
+    rundir.write_json(
+        journal_path(out), {**_owner(), "new": staging, "old": old}
+    )
     if os.path.exists(out):
         os.rename(out, old)
     os.rename(staging, out)
@@ -236,6 +231,8 @@ def recover(out: str, complete_file: str) -> list[str]:
     the staging directories beside ``out`` whose owner has exited.
     Directories of a run still going are left alone."""
     said = _finish_swap(out, complete_file)
+    with contextlib.suppress(OSError):  # a journal killed mid-write
+        os.remove(journal_path(out) + rundir.TMP)
     said += _restore_legacy(out, complete_file)
     parent, name = _names(out)
     if os.path.isdir(parent):
