@@ -22,7 +22,9 @@ Each rate is the best of three timed windows (the matmul rate is
 measured between them): on a shared machine the fastest window is the
 least disturbed; every window's training rate is printed too
 (``train_windows``, ``mixed_train_windows``), so that two equal figures
-can be told from one figure printed twice.
+can be told from one figure printed twice. The training windows are
+consecutive steps of one ``fit``, timed by a callback, so that no window
+holds the end of a ``fit`` (see ``_training_rate``).
 """
 
 from __future__ import annotations
@@ -76,11 +78,36 @@ def _best_rate(work, units: float) -> float:
     return max(_window_rates(work, units))
 
 
+def _step_clock():
+    """A Keras callback whose ``ends`` lists the time at the end of every
+    training step."""
+    import keras
+
+    class StepClock(keras.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.ends = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.ends.append(time.perf_counter())
+
+    return StepClock()
+
+
 def _training_rate(
     policy, n_items, hidden, latent, train, steps, batch, jit=False
 ):
     """The model and the users/s of each window of its training, under a
-    Keras dtype policy set before the model is built."""
+    Keras dtype policy set before the model is built.
+
+    One ``fit`` runs the warm-up (tracing, the optimizer's slots) and then
+    WINDOWS windows of ``steps`` updates, timed from the end of the step
+    before each window to the end of its last step. Not one ``fit`` per
+    window: the end of a ``fit`` waits for tf.data's autotuning thread to
+    wake (up to about 5 s after the input iterator was made, on the CPUs
+    measured), which capped every 10-step window at 5,000 users / 5.11 s
+    = 979 users/s whatever the model did (docs/benchmarks.md).
+    """
     import keras
 
     from tf_multvae.model import build_model
@@ -92,17 +119,27 @@ def _training_rate(
         "vae", n_items, hidden_dims=(hidden,), latent_dim=latent, seed=0
     )
     compile_model(model, jit_compile=jit)
-    # Warm-up: traces and builds the optimizer before the timed windows.
-    model.fit(train, steps_per_epoch=5, epochs=1, verbose=0, shuffle=False)
-
-    def work():
-        model.fit(
-            train, steps_per_epoch=steps, epochs=1, verbose=0, shuffle=False
-        )
-
-    rates = _window_rates(work, steps * batch)
+    warm_up = 5
+    clock = _step_clock()
+    model.fit(
+        train,
+        steps_per_epoch=warm_up + WINDOWS * steps,
+        epochs=1,
+        verbose=0,
+        shuffle=False,
+        callbacks=[clock],
+    )
     keras.mixed_precision.set_global_policy("float32")
-    return model, rates
+    return model, step_window_rates(clock.ends, warm_up, steps, batch)
+
+
+def step_window_rates(step_ends, warm_up, steps, batch) -> list[float]:
+    """Users/s of each window of ``steps`` consecutive steps after
+    ``warm_up`` steps, from the time at the end of every step: window w
+    runs from the end of step ``warm_up + w * steps`` (counting from 1) to
+    the end of step ``warm_up + (w + 1) * steps``."""
+    marks = step_ends[warm_up - 1 :: steps]
+    return [steps * batch / (b - a) for a, b in zip(marks, marks[1:])]
 
 
 def run(

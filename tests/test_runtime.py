@@ -105,3 +105,34 @@ def test_memory_benchmark_prints_the_peaks_of_training_and_evaluation(
     printed = out.stdout.splitlines()
     for key in ("train_peak_rss_mb", "eval_peak_rss_mb", "prep_seconds"):
         assert any(line.startswith(key + " ") for line in printed)
+
+
+def test_training_windows_are_timed_from_step_ends():
+    from benchmarks.train_speed import step_window_rates
+
+    # 2 warm-up steps of 10 s, then steps of 1 s, 2 s, 1 s, 4 s at batch 5:
+    # windows of two steps run 20 -> 23 s and 23 -> 28 s.
+    ends = [10.0, 20.0, 21.0, 23.0, 24.0, 28.0]
+    assert step_window_rates(ends, 2, 2, 5) == [10 / 3, 10 / 5]
+
+
+@pytest.mark.slow
+def test_training_benchmark_prints_three_windows_of_one_fit():
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.train_speed", "--shape=ml-1m",
+         "--steps=2", "--batch-size=50"],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )  # fmt: skip
+    result = json.loads(out.stdout.strip().splitlines()[-1])
+    assert result["cpu"] and result["n_items"] == 3_497
+    windows = result["train_windows"]
+    assert len(windows) == 3 and min(windows) > 0
+    assert result["train_users_per_s"] == max(windows)
+    # Two 50-user steps of a 3,497-item model take well under a second
+    # here: a window that held the end of a fit (about 5 s) would be
+    # slower than 100 users / 5 s.
+    assert min(windows) > 100 / 5.0
