@@ -62,20 +62,16 @@ def matmul_flops_per_s(n_items, hidden, batch, dtype, repeats=20) -> float:
     return repeats * 2.0 * batch * hidden * n_items / seconds
 
 
-def _window_rates(work, units: float) -> list[float]:
-    """``units`` per second of each of WINDOWS timings of ``work()``."""
-    rates = []
+def _best_rate(work, units: float) -> float:
+    """``units`` per second of the best of WINDOWS timings of ``work()``
+    (as timeit does): on a shared machine the fastest window is the one
+    least disturbed by other jobs."""
+    best = float("inf")
     for _ in range(WINDOWS):
         start = time.perf_counter()
         work()
-        rates.append(units / (time.perf_counter() - start))
-    return rates
-
-
-def _best_rate(work, units: float) -> float:
-    """Best of WINDOWS timings of ``work()`` (as timeit does): on a shared
-    machine the fastest window is the one least disturbed by other jobs."""
-    return max(_window_rates(work, units))
+        best = min(best, time.perf_counter() - start)
+    return units / best
 
 
 def _step_clock():

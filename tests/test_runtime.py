@@ -35,6 +35,21 @@ def _probe(env_value):
     return out.stdout.split()[-2:]
 
 
+def _run_benchmark(name: str, *args: str) -> tuple[dict, list[str]]:
+    """``python -m benchmarks.NAME ARGS`` from the repository root: its
+    last line's JSON and every line it printed."""
+    out = subprocess.run(
+        [sys.executable, "-m", f"benchmarks.{name}", *args],
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    printed = out.stdout.strip().splitlines()
+    return json.loads(printed[-1]), printed
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(
     platform.machine() not in ("x86_64", "AMD64"),
@@ -85,24 +100,17 @@ def test_memory_benchmark_prints_the_peaks_of_training_and_evaluation(
     # A tiny shape: 300 items, 50 held-out users; the dataset is prepared
     # into --data-dir and kept there.
     data_dir = tmp_path / "data"
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.memory", "--items=300",
-         "--clicks=20", "--eval-users=50", "--train-users=100",
-         "--steps=3", "--batch-size=25", f"--data-dir={data_dir}"],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
+    result, printed = _run_benchmark(
+        "memory", "--items=300", "--clicks=20", "--eval-users=50",
+        "--train-users=100", "--steps=3", "--batch-size=25",
+        f"--data-dir={data_dir}",
     )  # fmt: skip
-    result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["cpu"] and result["cores"] >= 1  # the machine first
     assert result["train_peak_rss_mb"] > 0 and result["eval_peak_rss_mb"] > 0
     assert result["train_peak_rss_mb"] >= result["train_setup_rss_mb"] > 0
     assert result["eval_users"] == result["data_test_users"] == 50
     assert result["shape"] == "custom" and result["n_items"] == 300
     assert result["prep_seconds"] > 0 and (data_dir / "metadata.json").exists()
-    printed = out.stdout.splitlines()
     for key in ("train_peak_rss_mb", "eval_peak_rss_mb", "prep_seconds"):
         assert any(line.startswith(key + " ") for line in printed)
 
@@ -118,16 +126,9 @@ def test_training_windows_are_timed_from_step_ends():
 
 @pytest.mark.slow
 def test_training_benchmark_prints_three_windows_of_one_fit():
-    out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.train_speed", "--shape=ml-1m",
-         "--steps=2", "--batch-size=50"],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )  # fmt: skip
-    result = json.loads(out.stdout.strip().splitlines()[-1])
+    result, _ = _run_benchmark(
+        "train_speed", "--shape=ml-1m", "--steps=2", "--batch-size=50"
+    )
     assert result["cpu"] and result["n_items"] == 3_497
     windows = result["train_windows"]
     assert len(windows) == 3 and min(windows) > 0
