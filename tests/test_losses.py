@@ -116,6 +116,22 @@ def test_logistic_is_stable_for_large_logits():
     )
 
 
+def test_multinomial_is_exact_where_a_clicked_probability_underflows():
+    """A clicked item 200 nats below the best has softmax 0 in float32
+    (exp(-200) < 1e-45); its log-probability must still be exact, and the
+    large-scale logits of a trained model must not lose the others'."""
+    logits = np.array(
+        [[200.0, 0.0, 199.0, -5.0], [1e4, 1e4 - 3.0, 9e3, 1e4 - 1.0]],
+        np.float32,
+    )
+    ids = np.array([[1, 2, -1], [1, 2, 3]], np.int64)
+    np.testing.assert_allclose(
+        losses.multinomial_nll(logits, ids),
+        references.multinomial_nll(logits, ids),
+        rtol=1e-6,
+    )
+
+
 def test_multinomial_gradient_is_finite_and_dense_free():
     logits = tf.Variable(np.random.normal(size=(3, N_ITEMS)), dtype=tf.float32)
     ids = tf.constant(_random_ids(3, N_ITEMS, 3))
