@@ -137,3 +137,43 @@ def test_training_benchmark_prints_three_windows_of_one_fit():
     # here: a window that held the end of a fit (about 5 s) would be
     # slower than 100 users / 5 s.
     assert min(windows) > 100 / 5.0
+
+
+def test_profiled_ops_fall_into_the_steps_parts():
+    from benchmarks.profile_step import op_part
+
+    scope = "StatefulPartitionedCall/gradient_tape/mult_vae_1/decoder_1"
+    parts = {
+        f"{scope}/logits_1/MatMul/MatMul:_MklMatMul": "output_matmuls",
+        "x/mult_vae_1/decoder_1/logits_1/BiasAdd:_MklNativeFusedMatMul": (
+            "output_matmuls"
+        ),
+        f"{scope}/dense_1_1/MatMul/MatMul_1:_MklMatMul": "other_matmuls",
+        "x/fused_adam/ResourceApplyAdam_6:ResourceApplyAdam": "adam",
+        "x/SparseSegmentSumWithNumSegments:SparseSegmentSumWithNumSegments": (
+            "first_layer"
+        ),
+        "x/argsort/TopKV2:TopKV2": "first_layer",
+        f"{scope}/logits_1/BiasAdd/BiasAddGrad:BiasAddGrad": "other",
+        "x/Softmax:_MklSoftmax": "other",
+    }
+    for event, part in parts.items():
+        name, op_type = event.rsplit(":", 1)
+        assert op_part(name, op_type) == part, event
+
+
+@pytest.mark.slow
+def test_step_profile_adds_up_to_the_step():
+    result, printed = _run_benchmark(
+        "profile_step", "--shape", "ml-1m", "--steps", "5", "--top", "3"
+    )
+    parts = ("output_matmuls", "other_matmuls", "adam", "first_layer", "other")
+    total = sum(result[f"{part}_ms"] for part in parts)
+    assert abs(total - result["ops_ms_per_step"]) < 0.1 * len(parts)
+    assert all(result[f"{part}_ms"] > 0 for part in parts)
+    # The ops run one at a time, so they fill the step (the step clock
+    # also holds Python's callback work between steps).
+    assert 0.5 * result["step_ms"] < result["ops_ms_per_step"]
+    assert result["ops_ms_per_step"] < 1.2 * result["step_ms"]
+    assert len(result["slowest_ops"]) == 3
+    assert result["cpu_flags"] == benchmark.cpu()["cpu_flags"]
