@@ -35,6 +35,7 @@ LAYERS = (
     (
         "tf_multvae.datadir",
         "tf_multvae.data",
+        "tf_multvae.ranking",
         "tf_multvae.metrics",
         "tf_multvae.sampled",
     ),

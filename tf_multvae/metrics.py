@@ -40,6 +40,7 @@ import numpy as np
 import tensorflow as tf
 
 from tf_multvae import features
+from tf_multvae import ranking
 
 _INT64_MAX = np.iinfo(np.int64).max
 # The metric families; names via metric_name. "hr" (hit ratio) is the
@@ -171,22 +172,18 @@ def mask_fold_in(scores: tf.Tensor, fold_in_ids: tf.Tensor) -> tf.Tensor:
     scores = tf.cast(scores, tf.float32)
     fold_in_ids = tf.cast(fold_in_ids, tf.int64)
     is_item = _is_item(fold_in_ids)
-    shape = tf.shape(fold_in_ids, out_type=tf.int64)
-    rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
-    # Padding points at item 0 with +inf, which min leaves unchanged: every
-    # shape stays static, and one pass over the scores does it.
+    # Padding adds 0 at item 0: every shape stays static, and one pass
+    # over the scores does it (x + -inf = -inf for every finite x).
     columns = tf.where(is_item, fold_in_ids, tf.zeros_like(fold_in_ids))
-    coords = tf.stack([rows, columns], axis=-1)  # [batch, max_len, 2]
-    updates = tf.where(
-        is_item, tf.constant(-np.inf, tf.float32), tf.constant(np.inf)
-    )  # [batch, max_len]
-    return tf.tensor_scatter_nd_min(scores, coords, updates)
+    updates = tf.where(is_item, tf.constant(-np.inf, tf.float32), 0.0)
+    return ranking.add_at(scores, columns, updates)
 
 
 def top_k_items(scores: tf.Tensor, k: int) -> tf.Tensor:
     """Indices of the k highest scores per user, best first.
 
-    Section 4.2 ranks all items by score. Ties: lower item index first.
+    Section 4.2 ranks all items by score. Ties: lower item index first
+    (:func:`tf_multvae.ranking.top_k`, ``tf.math.top_k``'s result).
 
     Args:
         scores: float32 or bfloat16 ``[batch, n_items]``, already masked
@@ -203,7 +200,7 @@ def top_k_items(scores: tf.Tensor, k: int) -> tf.Tensor:
     n_items = scores.shape[-1]
     if k < 1 or (n_items is not None and k > n_items):
         raise ValueError(f"k={k} must be in [1, n_items={n_items}]")
-    _, indices = tf.math.top_k(tf.cast(scores, tf.float32), k=k, sorted=True)
+    _, indices = ranking.top_k(tf.cast(scores, tf.float32), k)
     return tf.cast(indices, tf.int64)
 
 

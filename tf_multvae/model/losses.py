@@ -17,6 +17,7 @@ from typing import Sequence
 import tensorflow as tf
 
 from tf_multvae import features
+from tf_multvae import ranking
 from tf_multvae.config import LIKELIHOODS
 
 
@@ -52,14 +53,16 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
     The log-probabilities come from one softmax, whose largest entry
     is 1 / sum_i exp(f_ui - max_i f_ui) and never underflows: log Z_u =
     max f_u - log(max softmax(f_u)), and -log pi_i = (max f_u - f_ui) +
-    (log Z_u - max f_u) for the clicked items only. (``tf.nn.log_softmax`` and the ``exp`` of its
-    result for the gradient took 19 ms per ML-20M-shape step where the
-    softmax and the two maxima take 10 ms, docs/benchmarks.md.)
+    (log Z_u - max f_u) for the clicked items only. (``tf.nn.log_softmax``
+    and the ``exp`` of its result for the gradient took 19 ms per
+    ML-20M-shape step where the softmax and the two maxima take 10 ms,
+    docs/benchmarks.md.)
 
     The gradient is written out, d/df_u = n_u softmax(f_u) - x_u per unit
     of upstream gradient (n_u: the user's clicks): the softmax scaled per
-    user, the clicks subtracted at their items (:func:`_subtract_at`),
-    where automatic differentiation of the gather would build a zero
+    user, the clicks subtracted at their items in one pass
+    (:func:`tf_multvae.ranking.add_at`), where automatic differentiation
+    of the gather would build a zero
     ``[batch, n_items]`` tensor, scatter into it and then run the
     log-softmax gradient over it.
 
@@ -95,36 +98,13 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
         def grad(upstream):  # [batch]
             d_logits = probs * (counts * upstream)[:, None]
             # Padding points at item 0 with a zero update.
-            return _subtract_at(
-                d_logits, safe_ids, weights * upstream[:, None]
+            return ranking.add_at(
+                d_logits, safe_ids, -weights * upstream[:, None]
             )  # [batch, n_items]
 
         return per_user, grad
 
     return nll(tf.cast(logits, tf.float32))
-
-
-def _subtract_at(
-    dense: tf.Tensor, item_ids: tf.Tensor, values: tf.Tensor
-) -> tf.Tensor:
-    """``dense`` [batch, n_items] with ``values`` [batch, max_len]
-    subtracted at (row, item_ids[row, j]); ``item_ids`` in range.
-
-    On CPU by ``SparseTensorDenseAdd`` (one pass over ``dense``: 4.4 ms
-    per ML-20M-shape step against 10.7 ms for ``tensor_scatter_nd_sub``,
-    which copies its input and then scatters one entry at a time,
-    docs/benchmarks.md); ``SparseTensorDenseAdd`` has
-    no GPU kernel, so where TensorFlow sees a GPU the scatter is used.
-    """
-    coordinates = _coordinates(item_ids)  # [batch, max_len, 2]
-    if tf.config.list_logical_devices("GPU"):
-        return tf.tensor_scatter_nd_sub(dense, coordinates, values)
-    return tf.raw_ops.SparseTensorDenseAdd(
-        a_indices=tf.reshape(coordinates, [-1, 2]),
-        a_values=-tf.reshape(values, [-1]),
-        a_shape=tf.shape(dense, out_type=tf.int64),
-        b=dense,
-    )
 
 
 def _coordinates(item_ids: tf.Tensor) -> tf.Tensor:

@@ -15,6 +15,7 @@ import tensorflow as tf
 
 from tf_multvae import features
 from tf_multvae import metrics
+from tf_multvae import ranking
 
 SAVED_MODEL_FILE = "saved_model.pb"
 DEFAULT_TOP_K = 100
@@ -207,7 +208,7 @@ class ServingModule(tf.Module):
         scores = tf.cast(self._score(indices), tf.float32)  # [batch, items]
         # §4.2: the input items are excluded, exactly as in evaluation.
         masked = metrics.mask_fold_in(scores, indices)
-        scores, top = tf.math.top_k(masked, k=self._k)
+        scores, top = ranking.top_k(masked, self._k)
         top = tf.cast(top, tf.int64)  # [batch, k]
         # Columns past the items left are input items (-inf): padding.
         left = self._n_items - tf.reduce_sum(

@@ -1,0 +1,116 @@
+"""Exact ranking ops over all items: the top-k, and adding at a few items.
+
+Evaluation (``tf_multvae.metrics``), the likelihood's gradient
+(``tf_multvae.model.losses``) and the serving signatures each touch a
+``[batch, n_items]`` tensor at a few items per user and then rank it. These
+ops do that in as few passes over it as TensorFlow's CPU kernels allow,
+with the results of the plain ops (docs/benchmarks.md has the timings):
+
+* :func:`add_at` adds values at (row, item) in one pass where
+  ``tf.tensor_scatter_nd_add`` copies the tensor and then scatters.
+* :func:`top_k` is ``tf.math.top_k(scores, k)``, same values, same
+  indices, same ties (the lower index first), found in two levels: the
+  maxima of blocks of items, the k best blocks, then the k best items of
+  those blocks.
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+# top_k ranks the maxima of blocks of between this many items
+# (_block_size) before it ranks any item.
+MIN_BLOCK, MAX_BLOCK = 16, 64
+
+
+def _on_gpu() -> bool:
+    """True where TensorFlow places ops on a GPU (by default, if any)."""
+    return bool(tf.config.list_logical_devices("GPU"))
+
+
+def add_at(dense: tf.Tensor, item_ids: tf.Tensor, values) -> tf.Tensor:
+    """``dense`` with ``values`` added at (row, ``item_ids[row, j]``).
+
+    Args:
+        dense: float32 ``[batch, n_items]``.
+        item_ids: int64 ``[batch, max_len]``, indices in [0, n_items).
+            Repeats add up.
+        values: float32 ``[batch, max_len]``, or a scalar for every entry.
+
+    Returns:
+        float32 ``[batch, n_items]``, a new tensor.
+
+    On CPU by ``SparseTensorDenseAdd``, one pass over ``dense``;
+    ``tf.tensor_scatter_nd_add`` copies ``dense`` and then scatters one
+    entry at a time, and it is what runs on a GPU, where
+    ``SparseTensorDenseAdd`` has no kernel.
+    """
+    item_ids = tf.cast(item_ids, tf.int64)
+    shape = tf.shape(item_ids, out_type=tf.int64)
+    rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
+    coordinates = tf.stack([rows, item_ids], axis=-1)  # [batch, max_len, 2]
+    values = tf.broadcast_to(tf.cast(values, dense.dtype), shape)
+    if _on_gpu():
+        return tf.tensor_scatter_nd_add(dense, coordinates, values)
+    return tf.raw_ops.SparseTensorDenseAdd(
+        a_indices=tf.reshape(coordinates, [-1, 2]),
+        a_values=tf.reshape(values, [-1]),
+        a_shape=tf.shape(dense, out_type=tf.int64),
+        b=dense,
+    )
+
+
+def _block_size(n_items: int | None, k: int) -> int | None:
+    """Items per block for :func:`top_k`, or None for the plain top-k.
+
+    A block size must divide n_items, so that the scores can be viewed as
+    [batch, blocks, size] without a copy. The largest divisor in
+    [MIN_BLOCK, MAX_BLOCK] is taken, since gathering the k best blocks
+    costs less per item the longer the block; None where there is no such
+    divisor, or where the k best blocks would hold a quarter of the items
+    or more (then one plain top-k is as fast).
+    """
+    if n_items is None:
+        return None
+    for size in range(MAX_BLOCK, MIN_BLOCK - 1, -1):
+        if n_items % size == 0 and 4 * k * size <= n_items:
+            return size
+    return None
+
+
+def top_k(
+    scores: tf.Tensor, k: int, block: int | None = None
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """``tf.math.top_k(scores, k, sorted=True)``, by blocks of items.
+
+    The items are cut into blocks of b consecutive items. The k best items
+    lie in the k best blocks by their maxima: a block holding one of them
+    has a maximum at least the k-th best score, and at most k blocks do,
+    or, with ties at that score, the first of the tied blocks are the ones
+    holding the first tied items. So the k best of those blocks' k*b
+    items, taken in item order, are the k best items with
+    ``tf.math.top_k``'s ties (the lower index first).
+
+    Args:
+        scores: float32 ``[batch, n_items]``, n_items static for the
+            blocks (else the plain top-k runs); no NaN.
+        k: how many, 1 <= k <= n_items.
+        block: items per block, a divisor of n_items (default:
+            :func:`_block_size`'s choice).
+
+    Returns:
+        (values, indices): float32 and int32 ``[batch, k]``, best first.
+    """
+    n_items = scores.shape[-1]
+    size = _block_size(n_items, k) if block is None else block
+    if size is None:
+        return tf.math.top_k(scores, k=k, sorted=True)
+    blocks = tf.reshape(scores, [-1, n_items // size, size])
+    _, best = tf.math.top_k(tf.reduce_max(blocks, axis=2), k=k, sorted=False)
+    best = tf.sort(best, axis=1)  # [batch, k], in item order
+    candidates = tf.gather(blocks, best, axis=1, batch_dims=1)  # [b, k, size]
+    values, positions = tf.math.top_k(
+        tf.reshape(candidates, [-1, k * size]), k=k, sorted=True
+    )
+    block_of = tf.gather(best, positions // size, axis=1, batch_dims=1)
+    return values, block_of * size + positions % size
