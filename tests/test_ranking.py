@@ -26,8 +26,10 @@ def _check(scores: np.ndarray, k: int, block=None):
 def test_block_size_divides_the_items_and_leaves_small_counts_plain():
     assert ranking._block_size(20_108, 100) == 44  # ML-20M: 4 * 11 * 457
     assert ranking._block_size(41_140, 100) == 55  # MSD
-    for n in (17_769, 3_497):  # Netflix 3 * 5923, ML-1M 13 * 269
-        assert ranking._block_size(n, 100) is None
+    # Netflix (3 * 5923): no divisor in range, blocks of 32 after padding;
+    # ML-1M (13 * 269): too few items for blocks to pay.
+    assert ranking._block_size(17_769, 100) == ranking.PADDED_BLOCK
+    assert ranking._block_size(3_497, 100) is None
     assert ranking._block_size(6_400, 100) == 16  # the k best: 1/4 of them
     assert ranking._block_size(6_399, 100) is None
     assert ranking._block_size(None, 100) is None
@@ -39,6 +41,16 @@ def test_top_k_by_blocks_is_tf_top_k_with_many_ties(block):
     # 5 distinct values over 640 items: most of the top 20 are ties.
     scores = rng.integers(0, 5, size=(7, 640)).astype(np.float32)
     _check(scores, 20, block)
+
+
+@pytest.mark.parametrize("n_items", [1_000, 17_769])
+def test_padded_blocks_never_rank_the_padding(n_items):
+    rng = np.random.default_rng(n_items)
+    scores = rng.integers(0, 4, size=(5, n_items)).astype(np.float32)
+    scores[0, :] = -np.inf  # every item ties with the padding
+    scores[1, :-3] = -np.inf  # the best items are the last ones
+    _check(scores, 20, 32)
+    _check(scores, 100)  # the default choice
 
 
 def test_ties_across_blocks_go_to_the_lower_item():
@@ -72,10 +84,11 @@ def test_default_choice_matches_at_an_ml20m_like_width(k):
     _check(scores, k)
 
 
-def test_plain_top_k_where_the_width_is_unknown_or_has_no_divisor():
+def test_plain_top_k_where_the_width_is_unknown_or_too_small():
     rng = np.random.default_rng(2)
     scores = rng.integers(0, 3, size=(2, 3_497)).astype(np.float32)
-    _check(scores, 100)  # no divisor in range: plain top_k
+    _check(scores, 100)  # too few items for blocks: plain top_k
+    _check(scores[:, :40], 5, 16)  # 3 blocks of 16 for k=5: plain
 
     @tf.function(input_signature=[tf.TensorSpec([None, None], tf.float32)])
     def unknown_width(s):

@@ -19,8 +19,9 @@ from __future__ import annotations
 import tensorflow as tf
 
 # top_k ranks the maxima of blocks of between this many items
-# (_block_size) before it ranks any item.
-MIN_BLOCK, MAX_BLOCK = 16, 64
+# (_block_size) before it ranks any item, or of PADDED_BLOCK items where
+# no such block size divides the item count.
+MIN_BLOCK, MAX_BLOCK, PADDED_BLOCK = 16, 64, 32
 
 
 def _on_gpu() -> bool:
@@ -63,18 +64,20 @@ def add_at(dense: tf.Tensor, item_ids: tf.Tensor, values) -> tf.Tensor:
 def _block_size(n_items: int | None, k: int) -> int | None:
     """Items per block for :func:`top_k`, or None for the plain top-k.
 
-    A block size must divide n_items, so that the scores can be viewed as
-    [batch, blocks, size] without a copy. The largest divisor in
-    [MIN_BLOCK, MAX_BLOCK] is taken, since gathering the k best blocks
-    costs less per item the longer the block; None where there is no such
-    divisor, or where the k best blocks would hold a quarter of the items
-    or more (then one plain top-k is as fast).
+    The largest divisor of n_items in [MIN_BLOCK, MAX_BLOCK], so that the
+    scores are viewed as [batch, blocks, size] without a copy (gathering
+    the k best blocks costs less per item the longer the block); else
+    PADDED_BLOCK, the scores then padded to a multiple of it (one copy).
+    None where the k best blocks would hold a quarter of the items or
+    more: then one plain top-k is as fast.
     """
     if n_items is None:
         return None
     for size in range(MAX_BLOCK, MIN_BLOCK - 1, -1):
         if n_items % size == 0 and 4 * k * size <= n_items:
             return size
+    if 4 * k * PADDED_BLOCK <= n_items:
+        return PADDED_BLOCK
     return None
 
 
@@ -83,7 +86,10 @@ def top_k(
 ) -> tuple[tf.Tensor, tf.Tensor]:
     """``tf.math.top_k(scores, k, sorted=True)``, by blocks of items.
 
-    The items are cut into blocks of b consecutive items. The k best items
+    The items are cut into blocks of b consecutive items (the scores
+    padded with -inf to a multiple of b, where b does not divide the item
+    count: padding comes after every item, so it loses every tie and is
+    never among the k best of n_items >= k items). The k best items
     lie in the k best blocks by their maxima: a block holding one of them
     has a maximum at least the k-th best score, and at most k blocks do,
     or, with ties at that score, the first of the tied blocks are the ones
@@ -95,17 +101,21 @@ def top_k(
         scores: float32 ``[batch, n_items]``, n_items static for the
             blocks (else the plain top-k runs); no NaN.
         k: how many, 1 <= k <= n_items.
-        block: items per block, a divisor of n_items (default:
-            :func:`_block_size`'s choice).
+        block: items per block (default: :func:`_block_size`'s choice).
 
     Returns:
         (values, indices): float32 and int32 ``[batch, k]``, best first.
     """
     n_items = scores.shape[-1]
     size = _block_size(n_items, k) if block is None else block
-    if size is None:
+    if size is None or -(-n_items // size) < k:  # fewer blocks than k
         return tf.math.top_k(scores, k=k, sorted=True)
-    blocks = tf.reshape(scores, [-1, n_items // size, size])
+    padding = -n_items % size
+    if padding:
+        scores = tf.pad(
+            scores, [[0, 0], [0, padding]], constant_values=-float("inf")
+        )
+    blocks = tf.reshape(scores, [-1, (n_items + padding) // size, size])
     _, best = tf.math.top_k(tf.reduce_max(blocks, axis=2), k=k, sorted=False)
     best = tf.sort(best, axis=1)  # [batch, k], in item order
     candidates = tf.gather(blocks, best, axis=1, batch_dims=1)  # [b, k, size]
