@@ -183,3 +183,24 @@ def test_sparse_input_gradient_matches_dense_reference():
         atol=1e-5,
     )
     np.testing.assert_allclose(d_bias.numpy(), upstream.sum(0), rtol=1e-5)
+
+
+@pytest.mark.parametrize("n_users", [1, 3, 8])
+def test_row_sums_in_pieces_equal_one_sum_to_the_bit(n_users):
+    """segment_rows in 1..5 pieces (more pieces than users too, empty
+    users) against a numpy loop, and every piece count against one."""
+    from tf_multvae.model import kernels
+
+    rng = np.random.default_rng(n_users)
+    ids = padded_ids(rng, n_users, 9)
+    kernel = rng.normal(size=(N_ITEMS, 4)).astype(np.float32)
+    rows, items, _ = kernels.clicked_entries(tf.constant(ids))
+    expected = np.zeros((n_users, 4), np.float32)
+    for u, row in enumerate(ids):
+        for i in row[row >= 0]:
+            expected[u] += kernel[i]
+    one = kernels.segment_rows(kernel, rows, items, n_users, 1).numpy()
+    np.testing.assert_allclose(one, expected, rtol=1e-6, atol=1e-6)
+    for parts in (2, 3, 5):
+        got = kernels.segment_rows(kernel, rows, items, n_users, parts)
+        np.testing.assert_array_equal(got.numpy(), one)
