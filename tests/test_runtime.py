@@ -177,3 +177,17 @@ def test_step_profile_adds_up_to_the_step():
     assert result["ops_ms_per_step"] < 1.2 * result["step_ms"]
     assert len(result["slowest_ops"]) == 3
     assert result["cpu_flags"] == benchmark.cpu()["cpu_flags"]
+
+
+@pytest.mark.slow
+def test_ranking_benchmark_compares_equal_results():
+    result, _ = _run_benchmark(
+        "ranking_speed", "--items", "6400", "--batch", "20", "--rounds", "1"
+    )
+    assert result["block"] == 16  # 6,400 = 16 * 400, the k best: 1/4
+    assert result["same_mask"] and result["same_top_k"]
+    for name in ("scatter_mask_ms", "add_at_mask_ms", "tf_top_k_ms"):
+        assert result[name] > 0
+    assert result["top_k_speedup"] == pytest.approx(
+        result["tf_top_k_ms"] / result["ranking_top_k_ms"], rel=0.02
+    )
