@@ -71,7 +71,13 @@ def matmul_flops_per_s(kernel, batch: int, repeats: int = 5) -> float:
     return 2.0 * batch * kernel.shape[0] * kernel.shape[1] / best
 
 
-def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
+def run(
+    requests: int,
+    batch: int,
+    rounds: int,
+    seed: int = 0,
+    output_dtype: str = "float32",
+) -> dict:
     import keras
     import tensorflow as tf
 
@@ -93,7 +99,8 @@ def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
             f.write("\n".join(vocab) + "\n")
         started = time.perf_counter()
         path = export.save(
-            signatures.ServingModule(model, vocab_path, TOP_K), tmp + "/model"
+            signatures.ServingModule(model, vocab_path, TOP_K, output_dtype),
+            tmp + "/model",
         )
         export_s = time.perf_counter() - started
         signature = tf.saved_model.load(path).signatures[
@@ -133,6 +140,7 @@ def run(requests: int, batch: int, rounds: int, seed: int = 0) -> dict:
         "layers": f"{N_ITEMS}-{HIDDEN}-{LATENT}-{HIDDEN}-{N_ITEMS}",
         "clicks_per_user": CLICKS,
         "top_k": TOP_K,
+        "output_dtype": output_dtype,
         "export_s": round(export_s, 1),
         "batch1_requests": requests,
         "batch1_p50_ms": round(p50, 3),
@@ -154,11 +162,19 @@ def main(argv=None) -> int:
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument(
+        "--output-dtype",
+        choices=("float32", "bfloat16"),
+        default="float32",
+        help="the export's output layer (export --output-dtype)",
+    )
     args = p.parse_args(argv)
     if args.requests < 1 or args.batch < 1 or args.rounds < 1:
         return cli.fail("--requests, --batch, --rounds must be >= 1")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    result = run(args.requests, args.batch, args.rounds)
+    result = run(
+        args.requests, args.batch, args.rounds, output_dtype=args.output_dtype
+    )
     print_figures(result)
     return 0
 

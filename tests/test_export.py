@@ -12,6 +12,7 @@ import os
 import shutil
 import socket
 
+import numpy as np
 import pytest
 import tensorflow as tf
 
@@ -86,6 +87,51 @@ def test_cli_writes_numbered_versions(serving_run, tmp_path, capsys):
     assert sorted(os.listdir(out)) == ["1", "2", "7"]  # no staging left
     loaded = tf.saved_model.load(str(out / "7"))
     assert int(loaded.top_k.numpy()) == 5
+
+
+def _variables_bytes(version) -> int:
+    return sum(f.stat().st_size for f in (version / "variables").iterdir())
+
+
+def test_a_bfloat16_export_keeps_the_output_kernel_in_half_the_bytes(
+    serving_run, keras_model, fold_in_users, saved_model, tmp_path
+):
+    import ml_dtypes
+
+    out = tmp_path / "models"
+    args = ["--run-dir", str(serving_run), "--out", str(out)]
+    assert export.main(args + ["--output-dtype", "bfloat16"]) == 0
+    loaded = tf.saved_model.load(str(out / "1"))
+    kernel = keras_model.decoder.output_layer.kernel.numpy()  # [h, items]
+    assert loaded.output_kernel.dtype == tf.bfloat16
+    assert tuple(loaded.output_kernel.shape) == kernel.shape
+    # The float32 kernel is not saved: the variables shrink by 2 bytes an
+    # entry (train --export-dir wrote the float32 export).
+    assert not [v for v in loaded.model_variables if v.shape == kernel.shape]
+    saved = _variables_bytes(saved_model) - _variables_bytes(out / "1")
+    assert abs(saved - 2 * kernel.size) < 0.01 * kernel.size
+    # The scores: the hidden layer and the kernel rounded to bfloat16,
+    # multiplied, the product rounded to bfloat16, plus the float32 bias.
+    k = int(loaded.top_k.numpy())
+    users = tf.constant(fold_in_users)
+    got = loaded.signatures["by_index"](item_indices=users)
+    hidden = keras_model.decoder.hidden(keras_model.latent(users)).numpy()
+
+    def bf16(x):
+        return np.asarray(x, np.float32).astype(ml_dtypes.bfloat16)
+
+    product = bf16(hidden).astype(np.float32) @ bf16(kernel).astype(np.float32)
+    bias = keras_model.decoder.output_layer.bias.numpy()
+    reference = bf16(product).astype(np.float32) + bias
+    top = got["item_indices"].numpy()
+    picked = np.take_along_axis(reference, top, axis=1)
+    ulp = np.abs(reference).max() / 128  # bfloat16 keeps 8 bits
+    np.testing.assert_allclose(got["scores"].numpy(), picked, atol=ulp)
+    for u, row in enumerate(fold_in_users):  # input items never return
+        assert not set(top[u]) & set(row[row >= 0])
+        rest = np.delete(reference[u], row[row >= 0])
+        kth_best = np.sort(rest)[-k]
+        assert (picked[u] >= kth_best - ulp).all()
 
 
 # 2. Bad input -------------------------------------------------------------

@@ -322,3 +322,15 @@ def test_mirrored_strategy_matches_the_default_strategy():
     )
     assert result.returncode == 0, result.stdout + result.stderr[-4000:]
     assert result.stdout.strip().endswith("OK")
+
+
+@pytest.mark.parametrize("kind", ["vae", "dae"])
+def test_score_is_the_output_layer_of_the_latent_code(kind):
+    """What a bfloat16 export multiplies: score = output_layer(hidden(
+    latent)), the decoder's last layer apart."""
+    model = build_model(kind, 40, latent_dim=8, seed=3)
+    ids = tf.constant([[1, 5, 7, -1], [2, -1, -1, -1]], tf.int64)
+    decoder = model.decoder
+    parts = decoder.output_layer(decoder.hidden(model.latent(ids)))
+    np.testing.assert_array_equal(parts.numpy(), model.score(ids).numpy())
+    assert decoder.output_layer is decoder.dense_layers[-1]

@@ -191,3 +191,27 @@ def test_ranking_benchmark_compares_equal_results():
     assert result["top_k_speedup"] == pytest.approx(
         result["tf_top_k_ms"] / result["ranking_top_k_ms"], rel=0.02
     )
+
+
+@pytest.mark.slow
+def test_serving_agreement_measures_both_exports_on_the_test_users(
+    serving_run,
+):
+    result, _ = _run_benchmark(
+        "serving_agreement", "--run-dir", str(serving_run)
+    )
+    metrics_json = json.loads((serving_run / "metrics.json").read_text())
+    test = metrics_json["test"]
+    assert result["scored_users"] == test["users"]
+    # The float32 signature ranks as evaluation does: the same NDCG@100.
+    assert result["ndcg_fp32"] == pytest.approx(
+        test["ndcg_at_100"]["mean"], abs=1e-5
+    )
+    assert 0.0 <= result["top_k_overlap_min"] <= result["top_k_overlap"] <= 1
+    assert result["ndcg_difference"] == pytest.approx(
+        result["ndcg_bf16"] - result["ndcg_fp32"], abs=2e-5
+    )
+    assert result["meets_targets"] == (
+        result["top_k_overlap"] >= 0.99
+        and abs(result["ndcg_difference"]) <= 0.001
+    )

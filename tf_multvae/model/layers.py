@@ -233,11 +233,21 @@ class Decoder(keras.layers.Layer):
         """The weight matrices (no biases), first layer first."""
         return [d.kernel for d in self.dense_layers]
 
-    def call(self, z):
+    @property
+    def output_layer(self) -> keras.layers.Dense:
+        """The last layer: hidden -> I logits."""
+        return self.dense_layers[-1]
+
+    def hidden(self, z):
+        """The input of :attr:`output_layer`: z through the hidden layers
+        (z itself where there are none)."""
         h = z
-        for layer in self.dense_layers:
+        for layer in self.dense_layers[:-1]:
             h = layer(h)
         return h
+
+    def call(self, z):
+        return self.output_layer(self.hidden(z))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], self.n_items)

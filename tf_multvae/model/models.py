@@ -97,6 +97,12 @@ class MultVAE(RecommenderModel):
         logits, _, _ = self(item_ids, training=False)
         return logits
 
+    def latent(self, item_ids):
+        """The decoder's input at prediction: mu of q(z | x), float32
+        ``[batch, latent_dim]`` (``score`` is ``decoder(latent(...))``)."""
+        mu, _ = self.encoder(item_ids, training=False)
+        return mu
+
     def regularizer(self, outputs):
         """(KL(q(z|x) || N(0, I)) averaged over users, beta_t), §2.2.2.
 
@@ -185,6 +191,11 @@ class MultDAE(RecommenderModel):
 
     def score(self, item_ids):
         return self(item_ids, training=False)
+
+    def latent(self, item_ids):
+        """The decoder's input at prediction: the code, no dropout
+        (``score`` is ``decoder(latent(...))``)."""
+        return self.encoder(item_ids, training=False)
 
     def regularizer(self, outputs):
         """(lambda * sum of squared kernel entries, 1): weight decay, §2.3."""

@@ -45,6 +45,7 @@ from tf_multvae import features
 from tf_multvae import rundir
 from tf_multvae import staging
 from tf_multvae.serving.signatures import DEFAULT_TOP_K
+from tf_multvae.serving.signatures import OUTPUT_DTYPES
 from tf_multvae.serving.signatures import SAVED_MODEL_FILE
 from tf_multvae.serving.signatures import ServingModule
 
@@ -247,8 +248,10 @@ def export_run(
     version: int | None = None,
     overwrite: bool = False,
     data_dir: str | None = None,
+    output_dtype: str = "float32",
 ) -> str:
-    """The best model of ``run_dir`` as SavedModel ``out/version``.
+    """The best model of ``run_dir`` as SavedModel ``out/version``
+    (``output_dtype``: see :class:`ServingModule`).
 
     Returns:
         The version directory written.
@@ -260,7 +263,7 @@ def export_run(
     """
     version_dir(out, version, overwrite)  # fail before loading the model
     model, vocab = load_run(run_dir, data_dir)
-    module = ServingModule(model, vocab, top_k)
+    module = ServingModule(model, vocab, top_k, output_dtype)
     return save(module, out, version, overwrite)
 
 
@@ -282,6 +285,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument(
         "--overwrite", action="store_true", help="replace an existing version"
     )
+    p.add_argument(
+        "--output-dtype",
+        choices=OUTPUT_DTYPES,
+        default="float32",
+        help="the output layer's kernel: float32 (default) or bfloat16, "
+        "half the bytes each request reads (docs/design.md §6)",
+    )
     cli.add_verbose(p)
     return p.parse_args(argv)
 
@@ -301,6 +311,7 @@ def main(argv=None) -> int:
         args.version,
         args.overwrite,
         args.data_dir,
+        args.output_dtype,
     )
     if code:
         return code

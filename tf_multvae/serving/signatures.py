@@ -39,6 +39,10 @@ OUTPUTS = (ITEM_IDS, ITEM_INDICES, SCORES, UNKNOWN_ITEMS)
 # input items) gets those first, then padding columns: no item, no score.
 SCORE_PAD = float("nan")
 INPUT_SHAPE = "[batch, max_len]"  # what a wrong-rank input is told
+# How the output layer's kernel is stored and multiplied (export's
+# --output-dtype): the model's float32, or bfloat16 (half the bytes every
+# request reads; the product rounded to bfloat16, then the float32 bias).
+OUTPUT_DTYPES = ("float32", "bfloat16")
 
 
 def unique_items(item_ids: tf.Tensor) -> tf.Tensor:
@@ -101,12 +105,23 @@ class ServingModule(tf.Module):
         vocabulary: path of ``items.txt`` (line number = item index);
             copied into the SavedModel's assets.
         top_k: items returned per user.
+        output_dtype: one of :data:`OUTPUT_DTYPES`. "bfloat16" saves the
+            output layer's kernel in bfloat16 instead of float32 and
+            multiplies in bfloat16 (needs a model with ``latent`` and a
+            ``decoder``: Mult-VAE^PR or Mult-DAE).
 
     Raises:
-        ValueError: ``top_k`` outside [1, n_items].
+        ValueError: ``top_k`` outside [1, n_items], an unknown
+            ``output_dtype``, or bfloat16 for another model.
     """
 
-    def __init__(self, model, vocabulary: str, top_k: int = DEFAULT_TOP_K):
+    def __init__(
+        self,
+        model,
+        vocabulary: str,
+        top_k: int = DEFAULT_TOP_K,
+        output_dtype: str = "float32",
+    ):
         super().__init__(name="multvae_serving")
         n_items = int(model.n_items)
         if not 1 <= top_k <= n_items:
@@ -114,12 +129,43 @@ class ServingModule(tf.Module):
                 f"--top-k {top_k} must be between 1 and the number of "
                 f"items, {n_items}"
             )
+        if output_dtype not in OUTPUT_DTYPES:
+            raise ValueError(
+                f"--output-dtype must be one of {', '.join(OUTPUT_DTYPES)}, "
+                f"not {output_dtype!r}"
+            )
         self._k = int(top_k)
         self._n_items = n_items
         self._score = model.score
+        saved = list(model.variables)
+        if output_dtype == "bfloat16":
+            if not hasattr(model, "latent"):
+                raise ValueError(
+                    "--output-dtype bfloat16 needs a Mult-VAE^PR or "
+                    f"Mult-DAE, not {type(model).__name__}"
+                )
+            layer = model.decoder.output_layer
+            saved = [v for v in saved if v.path != layer.kernel.path]
+            self.output_kernel = tf.Variable(
+                tf.cast(layer.kernel.value, tf.bfloat16),
+                trainable=False,
+                name="output_kernel_bfloat16",
+            )
+
+            def score(item_ids):
+                hidden = model.decoder.hidden(model.latent(item_ids))
+                product = tf.matmul(
+                    tf.cast(hidden, tf.bfloat16), self.output_kernel
+                )
+                return tf.nn.bias_add(
+                    tf.cast(product, tf.float32), layer.bias.value
+                )
+
+            self._score = score
         # Tracked, hence saved: the tf.Variables under the Keras variables,
-        # which the traced graph reads.
-        self.model_variables = [v.value for v in model.variables]
+        # which the traced graph reads (not the float32 output kernel of a
+        # bfloat16 export, which it does not).
+        self.model_variables = [v.value for v in saved]
         self.top_k = tf.Variable(self._k, dtype=tf.int64, trainable=False)
         self.n_items = tf.Variable(n_items, dtype=tf.int64, trainable=False)
         self.vocabulary = vocab = tf.saved_model.Asset(vocabulary)
