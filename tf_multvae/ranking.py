@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-# top_k ranks the maxima of blocks of between this many items
-# (_block_size) before it ranks any item, or of PADDED_BLOCK items where
-# no such block size divides the item count.
+# Before it ranks any item, top_k ranks the maxima of blocks of
+# MIN_BLOCK to MAX_BLOCK items (a divisor of the item count), or else of
+# PADDED_BLOCK items (see _block_size).
 MIN_BLOCK, MAX_BLOCK, PADDED_BLOCK = 16, 64, 32
 
 
