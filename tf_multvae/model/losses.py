@@ -68,7 +68,7 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
 
     Args:
         logits: float32, bfloat16 or float16 ``[batch, n_items]``, the
-            decoder's f_u. Cast to float32 before the log-softmax, so a
+            decoder's f_u. Cast to float32 before the softmax, so a
             mixed-precision model still gets a float32 loss.
         item_ids: int64 ``[batch, max_len]``, clicked item indices padded
             with -1.
