@@ -158,20 +158,22 @@ def run(
 
 
 def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TF loads
+    from tf_multvae.serving.signatures import OUTPUT_DTYPES
+
     p = argparse.ArgumentParser(prog="python -m benchmarks.serving_speed")
     p.add_argument("--requests", type=int, default=1000)
     p.add_argument("--batch", type=int, default=1000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument(
         "--output-dtype",
-        choices=("float32", "bfloat16"),
+        choices=OUTPUT_DTYPES,
         default="float32",
         help="the export's output layer (export --output-dtype)",
     )
     args = p.parse_args(argv)
     if args.requests < 1 or args.batch < 1 or args.rounds < 1:
         return cli.fail("--requests, --batch, --rounds must be >= 1")
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     result = run(
         args.requests, args.batch, args.rounds, output_dtype=args.output_dtype
     )

@@ -24,9 +24,19 @@ import tensorflow as tf
 MIN_BLOCK, MAX_BLOCK, PADDED_BLOCK = 16, 64, 32
 
 
-def _on_gpu() -> bool:
-    """True where TensorFlow places ops on a GPU (by default, if any)."""
+def on_gpu() -> bool:
+    """True where TensorFlow places ops on a GPU (by default, if any):
+    the ops here, and the first layer's row sums, then take the kernels
+    that have a GPU implementation."""
     return bool(tf.config.list_logical_devices("GPU"))
+
+
+def coordinates(item_ids: tf.Tensor) -> tf.Tensor:
+    """int64 ``[batch, max_len, 2]``: (row, item) of every entry."""
+    item_ids = tf.cast(item_ids, tf.int64)
+    shape = tf.shape(item_ids, out_type=tf.int64)
+    rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
+    return tf.stack([rows, item_ids], axis=-1)
 
 
 def add_at(dense: tf.Tensor, item_ids: tf.Tensor, values) -> tf.Tensor:
@@ -46,15 +56,12 @@ def add_at(dense: tf.Tensor, item_ids: tf.Tensor, values) -> tf.Tensor:
     entry at a time, and it is what runs on a GPU, where
     ``SparseTensorDenseAdd`` has no kernel.
     """
-    item_ids = tf.cast(item_ids, tf.int64)
-    shape = tf.shape(item_ids, out_type=tf.int64)
-    rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
-    coordinates = tf.stack([rows, item_ids], axis=-1)  # [batch, max_len, 2]
-    values = tf.broadcast_to(tf.cast(values, dense.dtype), shape)
-    if _on_gpu():
-        return tf.tensor_scatter_nd_add(dense, coordinates, values)
+    where = coordinates(item_ids)  # [batch, max_len, 2]
+    values = tf.broadcast_to(tf.cast(values, dense.dtype), tf.shape(where)[:2])
+    if on_gpu():
+        return tf.tensor_scatter_nd_add(dense, where, values)
     return tf.raw_ops.SparseTensorDenseAdd(
-        a_indices=tf.reshape(coordinates, [-1, 2]),
+        a_indices=tf.reshape(where, [-1, 2]),
         a_values=tf.reshape(values, [-1]),
         a_shape=tf.shape(dense, out_type=tf.int64),
         b=dense,

@@ -18,6 +18,7 @@ import keras
 import tensorflow as tf
 
 from tf_multvae import features
+from tf_multvae import ranking
 
 
 def replica_seed(generator: keras.random.SeedGenerator) -> tf.Tensor:
@@ -78,7 +79,7 @@ def row_parts() -> int:
     piece, 4.3-5.2 ms in two on 2 cores (docs/benchmarks.md). One piece
     where TensorFlow sees a GPU, whose kernel is parallel.
     """
-    if tf.config.list_logical_devices("GPU"):
+    if ranking.on_gpu():
         return 1
     return max(1, min(os.cpu_count() or 1, 8))
 

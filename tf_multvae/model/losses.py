@@ -36,7 +36,7 @@ def _clicks(item_ids: tf.Tensor, n_items: tf.Tensor) -> tf.Tensor:
     item_ids = tf.cast(item_ids, tf.int64)
     is_item = _is_item(item_ids)
     columns = tf.where(is_item, item_ids, tf.zeros_like(item_ids))
-    coords = _coordinates(columns)  # [batch, max_len, 2]
+    coords = ranking.coordinates(columns)  # [batch, max_len, 2]
     batch = tf.shape(item_ids, out_type=tf.int64)[0]
     shape = tf.stack([batch, tf.cast(n_items, tf.int64)])
     return tf.scatter_nd(coords, tf.cast(is_item, tf.float32), shape)
@@ -62,9 +62,8 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
     of upstream gradient (n_u: the user's clicks): the softmax scaled per
     user, the clicks subtracted at their items in one pass
     (:func:`tf_multvae.ranking.add_at`), where automatic differentiation
-    of the gather would build a zero
-    ``[batch, n_items]`` tensor, scatter into it and then run the
-    log-softmax gradient over it.
+    of the gather would build a zero ``[batch, n_items]`` tensor, scatter
+    into it and then run the log-softmax gradient over it.
 
     Args:
         logits: float32, bfloat16 or float16 ``[batch, n_items]``, the
@@ -105,13 +104,6 @@ def multinomial_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
         return per_user, grad
 
     return nll(tf.cast(logits, tf.float32))
-
-
-def _coordinates(item_ids: tf.Tensor) -> tf.Tensor:
-    """int64 ``[batch, max_len, 2]``: (row, item) of every entry."""
-    shape = tf.shape(item_ids, out_type=tf.int64)
-    rows = tf.broadcast_to(tf.range(shape[0])[:, None], shape)
-    return tf.stack([rows, item_ids], axis=-1)
 
 
 def gaussian_nll(logits: tf.Tensor, item_ids: tf.Tensor) -> tf.Tensor:
