@@ -84,6 +84,36 @@ def test_default_choice_matches_at_an_ml20m_like_width(k):
     _check(scores, k)
 
 
+def _kept_per_row(scores: np.ndarray, k: int, block: int) -> np.ndarray:
+    """Items of each row's k best blocks at or above its k-th best block
+    maximum (what top_k ranks alone while no row keeps > MAX_KEPT * k)."""
+    maxima = scores.reshape(len(scores), -1, block).max(axis=2)
+    threshold = -np.sort(-maxima, axis=1)[:, k - 1]
+    best = np.argsort(-maxima, axis=1, kind="stable")[:, :k]
+    items = scores.reshape(len(scores), -1, block)
+    kept = np.take_along_axis(items, best[:, :, None], axis=1)
+    return (kept >= threshold[:, None, None]).sum(axis=(1, 2))
+
+
+def test_both_ways_of_ranking_the_best_blocks_items():
+    rng = np.random.default_rng(3)
+    spread = rng.normal(size=(4, 6_400)).astype(np.float32)
+    # Scores falling with the item index: the best items fill the first
+    # blocks, so every item of the k best blocks is at or above the k-th
+    # best block maximum, in one row (the whole batch then ranks them all).
+    bunched = spread.copy()
+    bunched[2] = -np.arange(6_400, dtype=np.float32) + 0.1 * spread[2]
+    assert _kept_per_row(spread, 50, 32).max() <= ranking.MAX_KEPT * 50
+    assert _kept_per_row(bunched, 50, 32).max() > ranking.MAX_KEPT * 50
+    _check(spread, 50, 32)
+    _check(bunched, 50, 32)
+
+
+def test_an_empty_batch_gives_k_empty_columns():
+    values, indices = ranking.top_k(tf.zeros([0, 20_108]), 100)
+    assert values.shape == (0, 100) and indices.shape == (0, 100)
+
+
 def test_plain_top_k_where_the_width_is_unknown_or_too_small():
     rng = np.random.default_rng(2)
     scores = rng.integers(0, 3, size=(2, 3_497)).astype(np.float32)
