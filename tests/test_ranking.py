@@ -10,6 +10,20 @@ import tensorflow as tf
 from tf_multvae import ranking
 
 
+@pytest.fixture(autouse=True, params=["short way", "gpu way"])
+def way(request, monkeypatch):
+    """Every test twice: with top_k free to rank only the items that can
+    still be among the k best (any batch size, not only MIN_KEPT_ROWS
+    rows or more), and as it runs where TensorFlow sees a GPU (chosen
+    when the ops are built, so it runs here on the CPU; add_at then
+    takes tensor_scatter_nd_add)."""
+    if request.param == "short way":
+        monkeypatch.setattr(ranking, "MIN_KEPT_ROWS", 1)
+    else:
+        monkeypatch.setattr(ranking, "on_gpu", lambda: True)
+    return request.param
+
+
 def _reference_top_k(scores: np.ndarray, k: int):
     """The k best of each row, best first, equal scores by lower index."""
     order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
@@ -107,6 +121,15 @@ def test_both_ways_of_ranking_the_best_blocks_items():
     assert _kept_per_row(bunched, 50, 32).max() > ranking.MAX_KEPT * 50
     _check(spread, 50, 32)
     _check(bunched, 50, 32)
+
+
+def test_a_batch_of_users_as_evaluation_ranks_them(monkeypatch):
+    # The package's own row threshold: fewer rows rank all k*b items,
+    # more rank the ones left (both ways exact).
+    monkeypatch.undo()
+    rng = np.random.default_rng(5)
+    for rows in (ranking.MIN_KEPT_ROWS - 1, ranking.MIN_KEPT_ROWS, 40):
+        _check(rng.normal(size=(rows, 6_400)).astype(np.float32), 50, 32)
 
 
 def test_an_empty_batch_gives_k_empty_columns():

@@ -23,8 +23,10 @@ import tensorflow as tf
 # PADDED_BLOCK items (see _block_size).
 MIN_BLOCK, MAX_BLOCK, PADDED_BLOCK = 16, 64, 32
 # The k best blocks' items at or above the k-th best block maximum are
-# ranked alone where no row keeps more than MAX_KEPT * k of them.
-MAX_KEPT = 4
+# ranked alone where no row keeps more than MAX_KEPT * k of them, in
+# batches of MIN_KEPT_ROWS users or more (for fewer, the ops it takes
+# cost more than they save: +0.12 ms at batch 1, docs/benchmarks.md).
+MAX_KEPT, MIN_KEPT_ROWS = 4, 16
 
 
 def on_gpu() -> bool:
@@ -112,7 +114,10 @@ def top_k(
     the k best. Where every row keeps at most :data:`MAX_KEPT` * k items
     at or above t (scores spread over the blocks: about 1.1 * k of 4,400
     for random scores at ML-20M's width), only those are ranked, still in
-    item order; else (the k best bunched in a few blocks) all k*b are.
+    item order; else (the k best bunched in a few blocks) all k*b are. So
+    they are for batches under :data:`MIN_KEPT_ROWS` rows, and on a GPU,
+    where the short way's ``tf.where`` would make the device wait for the
+    host to learn its size.
 
     Args:
         scores: float32 ``[batch, n_items]``, n_items static for the
@@ -138,31 +143,60 @@ def top_k(
     candidates = tf.reshape(
         tf.gather(blocks, best, axis=1, batch_dims=1), [-1, k * size]
     )
-    above = candidates >= tf.reduce_min(maxima, axis=1, keepdims=True)
-    kept = tf.reduce_sum(tf.cast(above, tf.int32), axis=1)  # [batch]
-
-    def rank_kept():
-        where = tf.where(above)  # (row, position), row-major: item order
-        rows, n_rows = where[:, 0], tf.shape(kept, out_type=tf.int64)[0]
-        width = tf.maximum(tf.cast(tf.reduce_max(kept), tf.int64), k)
-        shape = tf.stack([n_rows, width])  # k columns for an empty batch
-
-        def dense(values, pad):  # each row's kept items, then padding
-            ragged = tf.RaggedTensor.from_value_rowids(values, rows, n_rows)
-            return ragged.to_tensor(pad, shape=shape)
-
-        # -inf padding comes after the row's kept items: it loses ties.
-        values, order = tf.math.top_k(
-            dense(tf.gather_nd(candidates, where), -float("inf")), k
+    if on_gpu():  # tf.where's output size would stop the GPU for the host
+        values, positions = _rank(candidates, k)
+    else:
+        values, positions = tf.cond(
+            tf.shape(candidates)[0] >= MIN_KEPT_ROWS,
+            lambda: _rank_above(candidates, maxima, k),
+            lambda: _rank(candidates, k),
         )
-        return values, tf.gather(dense(where[:, 1], 0), order, batch_dims=1)
-
-    def rank_all():
-        values, positions = tf.math.top_k(candidates, k=k, sorted=True)
-        return values, tf.cast(positions, tf.int64)
-
-    values, positions = tf.cond(
-        tf.reduce_max(kept) <= MAX_KEPT * k, rank_kept, rank_all
-    )
     block_of = tf.gather(best, positions // size, axis=1, batch_dims=1)
     return values, block_of * size + tf.cast(positions % size, tf.int32)
+
+
+def _rank(candidates: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
+    """The k best of ``[batch, width]``: values, int64 positions."""
+    values, positions = tf.math.top_k(candidates, k=k, sorted=True)
+    return values, tf.cast(positions, tf.int64)
+
+
+def _rank_above(
+    candidates: tf.Tensor, maxima: tf.Tensor, k: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """:func:`_rank` of the candidates at or above each row's least
+    block maximum (``maxima``: ``[batch, k]``), where no row keeps more
+    than :data:`MAX_KEPT` * k of them; else of all candidates."""
+    above = candidates >= tf.reduce_min(maxima, axis=1, keepdims=True)
+    kept = tf.reduce_sum(tf.cast(above, tf.int32), axis=1)  # [batch]
+    return tf.cond(
+        tf.reduce_max(kept) <= MAX_KEPT * k,
+        lambda: _rank_kept(candidates, above, kept, k),
+        lambda: _rank(candidates, k),
+    )
+
+
+def _rank_kept(
+    candidates: tf.Tensor, above: tf.Tensor, kept: tf.Tensor, k: int
+) -> tuple[tf.Tensor, tf.Tensor]:
+    """:func:`_rank` of ``candidates`` where ``above``, the rest left out.
+
+    Args:
+        candidates: float32 ``[batch, width]``, in item order.
+        above: bool ``[batch, width]``, the candidates that can be among
+            the k best: ``kept`` (int32 ``[batch]``) per row, at least k.
+    """
+    where = tf.where(above)  # (row, position), row-major: item order
+    rows, n_rows = where[:, 0], tf.shape(kept, out_type=tf.int64)[0]
+    width = tf.maximum(tf.cast(tf.reduce_max(kept), tf.int64), k)
+    shape = tf.stack([n_rows, width])  # k columns for an empty batch
+
+    def dense(values, pad):  # each row's kept items, then padding
+        ragged = tf.RaggedTensor.from_value_rowids(values, rows, n_rows)
+        return ragged.to_tensor(pad, shape=shape)
+
+    # The -inf padding comes after the row's kept items: it loses ties.
+    values, order = _rank(
+        dense(tf.gather_nd(candidates, where), -float("inf")), k
+    )
+    return values, tf.gather(dense(where[:, 1], 0), order, batch_dims=1)
