@@ -25,7 +25,7 @@ MIN_BLOCK, MAX_BLOCK, PADDED_BLOCK = 16, 64, 32
 # The k best blocks' items at or above the k-th best block maximum are
 # ranked alone where no row keeps more than MAX_KEPT * k of them, in
 # batches of MIN_KEPT_ROWS users or more (for fewer, the ops it takes
-# cost more than they save: +0.12 ms at batch 1, docs/benchmarks.md).
+# cost more than they save: 0.06-0.12 ms at batch 1, docs/benchmarks.md).
 MAX_KEPT, MIN_KEPT_ROWS = 4, 16
 
 
