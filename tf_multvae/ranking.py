@@ -152,13 +152,13 @@ def top_k(
             lambda: _rank(candidates, k),
         )
     block_of = tf.gather(best, positions // size, axis=1, batch_dims=1)
-    return values, block_of * size + tf.cast(positions % size, tf.int32)
+    return values, block_of * size + positions % size
 
 
 def _rank(candidates: tf.Tensor, k: int) -> tuple[tf.Tensor, tf.Tensor]:
-    """The k best of ``[batch, width]``: values, int64 positions."""
+    """The k best of ``[batch, width]``: values, int32 positions."""
     values, positions = tf.math.top_k(candidates, k=k, sorted=True)
-    return values, tf.cast(positions, tf.int64)
+    return values, positions
 
 
 def _rank_above(
@@ -199,4 +199,5 @@ def _rank_kept(
     values, order = _rank(
         dense(tf.gather_nd(candidates, where), -float("inf")), k
     )
-    return values, tf.gather(dense(where[:, 1], 0), order, batch_dims=1)
+    positions = dense(tf.cast(where[:, 1], tf.int32), 0)
+    return values, tf.gather(positions, order, batch_dims=1)
